@@ -1,0 +1,3 @@
+"""dreamchat: a local chat assistant that remembers across days by sleeping."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from dreamchat.cli import main
+
+raise SystemExit(main())
