@@ -1,0 +1,94 @@
+"""What the assistant tells its callers (CLI, TUI) while it works.
+
+Plain dataclasses, so the front ends can match on them and tests can compare them. A reply is a
+stream of `ReplyPiece`s ending in exactly one `ReplyDone` (or the caller stops iterating: cancel).
+A sleep reports `SleepProgress` through a callback and returns a `SleepReport`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ReplyPiece:
+    """A few characters of the reply (never half a UTF-8 character)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class NapStarted:
+    """The day's context is nearly full: the assistant sleeps on its oldest part before replying."""
+
+    tokens: int  # tokens that the nap consolidates and evicts
+
+
+@dataclass(frozen=True)
+class ReplyDone:
+    """The reply finished and both turns are in the journal."""
+
+    text: str
+    tokens: int  # generated tokens
+    tokens_per_s: float
+    first_token_s: float  # time from send() to the first piece
+    finish_reason: str  # "stop" (end of turn) or "length" (max_tokens reached)
+
+
+@dataclass(frozen=True)
+class SleepProgress:
+    """Where a running sleep is: chunk i of M, pass j of N."""
+
+    phase: str  # "reading" (backbone features) or "consolidating" (tower passes)
+    chunk: int  # 1-based
+    chunks: int
+    pass_: int  # 1-based; 0 while reading
+    passes: int
+    tokens_done: int
+    tokens_total: int
+    tokens_per_s: float
+
+
+@dataclass(frozen=True)
+class SleepReport:
+    """What one sleep did."""
+
+    sleep_id: int
+    kind: str  # "manual", "night" or "nap"
+    tokens: int  # tokens consolidated
+    messages: int
+    passes: int
+    duration_s: float
+    snapshot: str  # snapshot id written, e.g. "night-0003"
+    night: int  # nights slept so far, this one included
+
+    def summary(self) -> str:
+        """The one-line report the CLI and TUI show."""
+        return (
+            f"Slept on {self.tokens:,} tokens, {self.passes} pass{'es' if self.passes != 1 else ''}, "
+            f"{self.duration_s:.1f} s. Context cleared."
+        )
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    id: str
+    created: datetime
+    size_bytes: int
+    passes: int
+    tokens: int
+    night: int
+    is_current: bool
+
+
+@dataclass(frozen=True)
+class MemoryStatus:
+    """What `dreamchat memory` and `/memory` show."""
+
+    nights: int
+    last_sleep: datetime | None
+    snapshots: list[SnapshotInfo] = field(default_factory=list)
+    fingerprint: str | None = None  # of the current snapshot; None = empty memory
+    last_report: SleepReport | None = None
+    tower: str | None = None  # path of the slow weights in use; None = no tower for this model
