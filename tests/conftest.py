@@ -1,0 +1,46 @@
+"""Shared fixtures: the tiny synthetic GGUF for fast tests, the real default model for e2e tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # lets tests `import gguf_factory`
+
+import gguf_factory  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory) -> Path:
+    """A tiny random-weight llama chat model (ChatML template, byte-level BPE), written once per run."""
+    return gguf_factory.write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf_no_template(tmp_path_factory) -> Path:
+    """The tiny model without `tokenizer.chat_template` (it still has the ChatML tokens)."""
+    return gguf_factory.write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny-no-template.gguf",
+                                        chat_template=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf_not_chat(tmp_path_factory) -> Path:
+    """A tiny model with neither a chat template nor ChatML tokens: not usable for chat."""
+    return gguf_factory.write_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny-not-chat.gguf",
+                                        chat_template=False, chatml_tokens=False)
+
+
+@pytest.fixture(scope="session")
+def real_model_path() -> Path:
+    """The real default model from $DREAMCHAT_MODELS_DIR or the user cache; skips if absent.
+
+    Tests never download it: fetch it once with `dreamchat doctor` (or any first run).
+    """
+    from dreamchat.default_model import default_model_path
+
+    path = default_model_path()
+    if not path.is_file():
+        pytest.skip(f"default model not found at {path} (run dreamchat once to fetch it)")
+    return path
