@@ -1,0 +1,498 @@
+"""The assistant: one user's days and nights with the hybrid model.
+
+The day lives in the backbone's KV cache and is mirrored here token by token (ids and final hidden
+states), so the memory tower's wake session can be rebuilt without re-running the backbone. Nothing
+lives only in RAM: every finished exchange is in the journal, every night in a memory snapshot, and
+the day is rebuilt from the journal's unslept messages when the assistant opens.
+
+Sleep is Algorithm 1 of the paper made persistent: render the unslept messages as the backbone saw
+them, read them in context-sized chunks, let the tower consolidate them with N passes, write the new
+fast weights atomically, and only then mark the messages slept. The journal is the source of truth:
+a snapshot whose sleep never finished in the journal is rolled back when the assistant opens.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from dreamchat.config import Config, load_config, save_config
+from dreamchat.errors import (
+    ContextFullError,
+    DreamchatError,
+    EmptyMessageError,
+    ModelError,
+)
+from dreamchat.events import (
+    MemoryStatus,
+    NapStarted,
+    ReplyDone,
+    ReplyPiece,
+    SleepProgress,
+    SleepReport,
+    SnapshotInfo,
+)
+from dreamchat.lock import InstanceLock
+from dreamchat.paths import Paths, resolve_home
+from dreamchat.storage.journal import Journal, Message
+from dreamchat.storage.memory_store import MemoryStore, SnapshotMeta
+
+log = logging.getLogger(__name__)
+
+# Tokens kept free in the context for the reply; a turn that would cut into them triggers a nap.
+REPLY_RESERVE = 256
+# The backbone reads a day for sleep in chunks of at most this many tokens (and of at most n_ctx).
+SLEEP_CHUNK_TOKENS = 1024
+
+
+class SleepCancelled(DreamchatError):
+    """The user cancelled a sleep: memory and journal are as they were before it."""
+
+
+class Assistant:
+    """One home's assistant: journal, backbone, memory. Open it with `Assistant.open()`."""
+
+    def __init__(self, *, paths: Paths, config: Config, journal: Journal, backbone=None,
+                 memory=None, weights_path: Path | None = None, store: MemoryStore | None = None,
+                 lock: InstanceLock | None = None):
+        self.paths = paths
+        self.config = config
+        self.journal = journal
+        self.backbone = backbone
+        self.memory = memory  # MemoryModel, or None when this backbone has no trained tower
+        self.weights_path = weights_path
+        self.store = store
+        self._lock = lock
+        self._state = None  # the fast weights S of the last night (a dict of tensors)
+        self._memory_warning: str | None = None
+        self._wake = None  # WakeSession over today's tokens
+        self._ctx_tokens: list[int] = []  # what the backbone's KV cache holds, in order
+        self._ctx_hidden: list[np.ndarray] = []  # final hidden state of each of those tokens
+        self._last_report: SleepReport | None = None
+        if backbone is not None:
+            self._load_memory_state()
+            self._rebuild_day()
+
+    # ----------------------------------------------------------------------------------------
+    # Opening and closing
+
+    @classmethod
+    def open(cls, home: str | None = None, model: str | None = None, *, weights: str | None = None,
+             config: Config | None = None, lock: bool = True, progress: bool = False) -> Assistant:
+        """Open the assistant of one home with its model and memory; one-line errors on bad input."""
+        from dreamchat.models.backbone import Backbone
+
+        paths = Paths(resolve_home(home))
+        paths.ensure()
+        config = config or load_config(paths.config_file)
+        instance_lock = InstanceLock(paths) if lock else None
+        if instance_lock:
+            instance_lock.acquire()
+        try:
+            journal = Journal(paths.journal_file)
+            model_path = resolve_model_path(model or config.model.path, progress=progress)
+            backbone = Backbone(
+                model_path,
+                n_ctx=config.model.n_ctx,
+                n_threads=config.model.threads or None,
+                n_gpu_layers=None if config.model.gpu_layers < 0 else config.model.gpu_layers,
+            )
+            memory, weights_path = load_memory_model(backbone, weights)
+            store = MemoryStore(paths.memory_dir, keep=config.sleep.keep_snapshots)
+            return cls(paths=paths, config=config, journal=journal, backbone=backbone, memory=memory,
+                       weights_path=weights_path, store=store, lock=instance_lock)
+        except BaseException:
+            if instance_lock:
+                instance_lock.release()
+            raise
+
+    @classmethod
+    def open_journal_only(cls, home: str | None = None) -> Assistant:
+        """History, search and export need no model and no lock (SQLite WAL allows a reader)."""
+        paths = Paths(resolve_home(home))
+        paths.ensure()
+        config = load_config(paths.config_file)
+        store = MemoryStore(paths.memory_dir, keep=config.sleep.keep_snapshots)
+        return cls(paths=paths, config=config, journal=Journal(paths.journal_file), store=store)
+
+    def close(self) -> None:
+        if self.backbone is not None:
+            self.backbone.close()
+        self.journal.close()
+        if self._lock:
+            self._lock.release()
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------------------------------
+    # The day
+
+    @property
+    def model_name(self) -> str:
+        return self.backbone.name if self.backbone is not None else "(no model)"
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.backbone.path if self.backbone is not None else None
+
+    def context_usage(self) -> tuple[int, int]:
+        """(tokens in today's context, the backbone's window)."""
+        return len(self._ctx_tokens), self.backbone.n_ctx
+
+    def has_unslept(self) -> bool:
+        return bool(self.journal.unslept_messages())
+
+    def oldest_unslept(self) -> datetime | None:
+        messages = self.journal.unslept_messages()
+        return messages[0].created if messages else None
+
+    def send(self, text: str) -> Iterator[ReplyPiece | NapStarted | ReplyDone]:
+        """One user turn: stream the reply; store both turns only when the reply completed."""
+        from dreamchat.models.generation import Done, Piece, generate
+        from dreamchat.models.sampler import Sampler
+
+        text = text.strip()
+        if not text:
+            raise EmptyMessageError("empty message: type something to send")
+        started = time.perf_counter()
+        target = self._render(self.journal.unslept_messages(), user_text=text)
+        if len(target) + REPLY_RESERVE > self.backbone.n_ctx:
+            nap_tokens = self._nap_for(text)
+            yield NapStarted(tokens=nap_tokens)
+            target = self._render(self.journal.unslept_messages(), user_text=text)
+            if len(target) + REPLY_RESERVE > self.backbone.n_ctx:
+                raise ContextFullError(
+                    f"this message ({len(target):,} tokens with its context) does not fit the "
+                    f"{self.backbone.n_ctx:,}-token window; send a shorter message or raise model.n_ctx in config.toml"
+                )
+        # Everything but the last prompt token is decoded here (so the tower sees every hidden
+        # state); generate() decodes the last one and from then on calls the hook once per token.
+        self._sync_context(target[:-1])
+        sampling = self.config.sampling
+        max_tokens = min(sampling.max_tokens, self.backbone.n_ctx - len(target) - 1)
+        events = generate(
+            self.backbone, target[-1:], Sampler.from_settings(sampling), max_tokens=max_tokens,
+            hook=self._memory_hook, want_hidden=True,
+        )
+        first_piece_at = None
+        try:
+            for event in events:
+                if isinstance(event, Piece):
+                    if first_piece_at is None:
+                        first_piece_at = time.perf_counter()
+                    yield ReplyPiece(event.text)
+                elif isinstance(event, Done):
+                    reply = event.text.strip()
+                    user_tokens = len(target) - len(self._render(self.journal.unslept_messages()))
+                    self.journal.append_exchange(text, reply, user_tokens, event.n_tokens)
+                    yield ReplyDone(
+                        text=reply, tokens=event.n_tokens, tokens_per_s=event.tokens_per_s,
+                        first_token_s=(first_piece_at or time.perf_counter()) - started,
+                        finish_reason=event.finish_reason,
+                    )
+        finally:
+            events.close()
+
+    def _memory_hook(self, logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
+        """The one place where the memory side meets the backbone: mirror the token, add the bias."""
+        token = int(tokens[-1])
+        self._ctx_tokens.append(token)
+        self._ctx_hidden.append(hidden)
+        if self._wake is not None:
+            bias = self._wake.feed(hidden[None, :], np.array([token]))
+            if len(bias.ids):
+                logits[bias.ids] += bias.values
+        return logits
+
+    def _render(self, messages: list[Message], user_text: str | None = None) -> list[int]:
+        """The day's tokens as the backbone sees them (+ a new user turn and the reply prompt)."""
+        from dreamchat.models.features import render_day
+
+        turns = [{"role": m.role, "content": m.text} for m in messages]
+        if user_text is None:
+            return render_day(self.backbone, turns, self.config.system_prompt)
+        turns.append({"role": "user", "content": user_text})
+        return render_day(self.backbone, turns, self.config.system_prompt, add_generation_prompt=True)
+
+    def _sync_context(self, target: list[int]) -> None:
+        """Make the KV cache hold exactly `target`, decoding only what is new."""
+        keep = 0
+        for have, want in zip(self._ctx_tokens, target):
+            if have != want:
+                break
+            keep += 1
+        if keep < len(self._ctx_tokens):
+            # The cache holds a cancelled reply or a re-tokenised tail: cut it, and rebuild the
+            # wake session from the mirrored hidden states (the tower cannot un-read tokens).
+            self.backbone.truncate(keep)
+            del self._ctx_tokens[keep:]
+            del self._ctx_hidden[keep:]
+            self._restart_wake()
+        new = target[keep:]
+        if new:
+            decoded = self.backbone.decode(new, hidden=True)
+            self._ctx_tokens.extend(new)
+            self._ctx_hidden.extend(decoded.hidden)
+            if self._wake is not None:
+                self._wake.feed(decoded.hidden, np.asarray(new))
+
+    def _restart_wake(self) -> None:
+        self._wake = None
+        if self.memory is None:
+            return
+        self._wake = self.memory.wake(self._state)
+        if self._ctx_tokens:
+            self._wake.feed(np.stack(self._ctx_hidden), np.asarray(self._ctx_tokens))
+
+    def _rebuild_day(self) -> None:
+        """Clear the cache and decode today's unslept messages: the day as it was."""
+        self.backbone.clear()
+        self._ctx_tokens, self._ctx_hidden = [], []
+        self._restart_wake()
+        tokens = self._render(self.journal.unslept_messages())
+        if len(tokens) + REPLY_RESERVE > self.backbone.n_ctx:
+            # A day bigger than this window (say, after switching to a smaller n_ctx): the next
+            # send() naps first; keep only the system prompt decoded until then.
+            tokens = self._render([])
+        self._sync_context(tokens)
+
+    def _nap_for(self, user_text: str) -> int:
+        """Sleep on the oldest messages so that the day keeps about nap_keep_tokens and the turn fits."""
+        messages = self.journal.unslept_messages()
+        keep_budget = min(self.config.sleep.nap_keep_tokens,
+                          self.backbone.n_ctx - REPLY_RESERVE - len(self._render([], user_text)))
+        cut = len(messages)
+        while cut > 0 and len(self._render(messages[cut - 1:], user_text)) <= keep_budget:
+            cut -= 1
+        # Never split an exchange: a nap takes whole user/assistant pairs from the front.
+        while cut < len(messages) and messages[cut].role != "user":
+            cut += 1
+        if cut == 0:
+            cut = min(2, len(messages))
+        report = self.sleep(kind="nap", messages=messages[:cut])
+        return report.tokens if report else 0
+
+    # ----------------------------------------------------------------------------------------
+    # The night
+
+    def sleep(self, passes: int | None = None, *, kind: str = "manual",
+              on_progress: Callable[[SleepProgress], None] | None = None,
+              should_stop: Callable[[], bool] | None = None,
+              messages: list[Message] | None = None) -> SleepReport | None:
+        """Consolidate unslept messages into the fast weights and clear the day (Algorithm 1)."""
+        from dreamchat.models.features import day_chunks
+
+        messages = self.journal.unslept_messages() if messages is None else messages
+        if not messages:
+            return None
+        passes = passes or self.config.sleep.passes
+        if passes < 1:
+            raise DreamchatError(f"sleep passes must be at least 1 (got {passes})")
+        started = time.perf_counter()
+        sleep_id = self.journal.begin_sleep(passes, kind)
+        try:
+            tokens = self._render(messages)
+            chunk_tokens = min(SLEEP_CHUNK_TOKENS, self.backbone.n_ctx)
+            n_chunks = -(-len(tokens) // chunk_tokens)
+            chunks = []
+            for i, chunk in enumerate(day_chunks(self.backbone, tokens, chunk_tokens), start=1):
+                if should_stop and should_stop():
+                    raise SleepCancelled("sleep cancelled: yesterday's memory is untouched")
+                chunks.append(chunk)
+                if on_progress:
+                    done = sum(len(c[1]) for c in chunks)
+                    on_progress(SleepProgress("reading", i, n_chunks, 0, passes, done, len(tokens),
+                                              done / max(time.perf_counter() - started, 1e-9)))
+            snapshot_id = ""
+            if self.memory is not None:
+                new_state = self._consolidate(chunks, passes, len(tokens), started, on_progress, should_stop)
+                night = self._nights() + 1
+                snapshot = self.store.save(new_state, SnapshotMeta(
+                    backbone_fingerprint=self.backbone.fingerprint,
+                    tower_fingerprint=self.memory.fingerprint,
+                    night=night, passes=passes, tokens=len(tokens), sleep_id=sleep_id,
+                ))
+                snapshot_id = snapshot.id
+            else:
+                log.warning("no memory tower for %s: the day is archived, not consolidated", self.model_name)
+                new_state = self._state
+            duration = time.perf_counter() - started
+            self.journal.finish_sleep(sleep_id, [m.id for m in messages], len(tokens), duration, snapshot_id)
+        except BaseException as err:
+            cancelled = isinstance(err, (SleepCancelled, KeyboardInterrupt))
+            self.journal.fail_sleep(sleep_id, "cancelled" if cancelled else "failed", str(err) or type(err).__name__)
+            self._rebuild_day()
+            raise
+        self._state = new_state
+        self._rebuild_day()
+        self._last_report = SleepReport(
+            sleep_id=sleep_id, kind=kind, tokens=len(tokens), messages=len(messages), passes=passes,
+            duration_s=duration, snapshot=snapshot_id, night=self._nights(),
+        )
+        return self._last_report
+
+    def _consolidate(self, chunks, passes, n_tokens, started, on_progress, should_stop):
+        from dreamchat.models.memory import ConsolidationCancelled
+
+        def progress(chunk_index, n_chunks, pass_index, n_passes, tokens_done):
+            if on_progress:
+                elapsed = max(time.perf_counter() - started, 1e-9)
+                on_progress(SleepProgress("consolidating", chunk_index + 1, n_chunks, pass_index + 1,
+                                          n_passes, tokens_done, n_tokens, tokens_done * n_passes / elapsed))
+
+        try:
+            return self.memory.consolidate(chunks, self._state, passes, on_progress=progress,
+                                           should_stop=should_stop)
+        except ConsolidationCancelled:
+            raise SleepCancelled("sleep cancelled: yesterday's memory is untouched") from None
+
+    def _nights(self) -> int:
+        return sum(1 for s in self.journal.sleeps() if s.status == "done" and s.kind != "nap")
+
+    def _load_memory_state(self) -> None:
+        """S_night from the current snapshot, after undoing any snapshot of an unfinished sleep."""
+        if self.memory is None:
+            self._state = None
+            return
+        finished = {s.id for s in self.journal.sleeps() if s.status == "done"}
+        self.store.discard_unfinished(finished)
+        loaded = self.store.load_latest(
+            backbone_fingerprint=self.backbone.fingerprint,
+            tower_fingerprint=self.memory.fingerprint,
+            template=self.memory.empty_state(),
+        )
+        if loaded is None:
+            self._state = self.memory.empty_state()
+        else:
+            self._state = loaded.state
+            self._memory_warning = loaded.warning
+            if loaded.warning:
+                log.warning(loaded.warning)
+
+    @property
+    def memory_warning(self) -> str | None:
+        """Set when the latest snapshot was unreadable and an older one is in use."""
+        return self._memory_warning
+
+    def memory_status(self) -> MemoryStatus:
+        sleeps = [s for s in self.journal.sleeps() if s.status == "done"]
+        snapshots = [
+            SnapshotInfo(id=s.id, created=s.created, size_bytes=s.size_bytes, passes=s.passes,
+                         tokens=s.tokens, night=s.night, is_current=s.is_current)
+            for s in self.store.list()
+        ]
+        current = next((s for s in self.store.list() if s.is_current), None)
+        return MemoryStatus(
+            nights=sum(1 for s in sleeps if s.kind != "nap"),
+            last_sleep=sleeps[-1].finished if sleeps else None,
+            snapshots=snapshots,
+            fingerprint=current.fingerprint if current else None,
+            last_report=self._last_report,
+            tower=str(self.weights_path) if self.weights_path else None,
+        )
+
+    def rollback(self, snapshot_id: str) -> None:
+        self.store.rollback(snapshot_id)
+        if self.backbone is not None:
+            self._load_memory_state()
+            self._restart_wake()
+
+    def reset_memory(self) -> None:
+        self.store.reset()
+        if self.backbone is not None:
+            self._load_memory_state()
+            self._restart_wake()
+
+    # ----------------------------------------------------------------------------------------
+    # The journal
+
+    def history(self, limit: int | None = None) -> list[Message]:
+        return self.journal.messages(limit=limit)
+
+    def search(self, query: str, limit: int = 50) -> list[Message]:
+        if not query.strip():
+            raise DreamchatError("empty search: give a word or phrase to look for")
+        return self.journal.search(query, limit=limit)
+
+    def export(self, fmt: str, path: str | Path | None = None) -> str:
+        if fmt not in ("md", "json"):
+            raise DreamchatError(f"unknown export format {fmt!r}: use md or json")
+        text = self.journal.export(fmt)
+        if path is None:
+            return text
+        target = Path(path).expanduser()
+        try:
+            target.write_text(text, encoding="utf-8")
+        except OSError as err:
+            raise DreamchatError(f"cannot write {target}: {err.strerror}; choose another path") from None
+        return str(target)
+
+    # ----------------------------------------------------------------------------------------
+    # Settings
+
+    def set_system_prompt(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            raise DreamchatError("empty system prompt: give the text, e.g. /system You are terse.")
+        self.config = self.config.with_setting("system_prompt", text)
+        save_config(self.config, self.paths.config_file)
+        if self.backbone is not None:
+            self._rebuild_day()
+
+    def set_setting(self, key: str, value: str) -> None:
+        self.config = self.config.with_setting(key, value)
+        save_config(self.config, self.paths.config_file)
+
+    def switch_model(self, path: str) -> None:
+        """Load another GGUF; on any error the current model stays in use."""
+        from dreamchat.models.backbone import Backbone
+
+        model_path = resolve_model_path(path)
+        backbone = Backbone(model_path, n_ctx=self.config.model.n_ctx,
+                            n_threads=self.config.model.threads or None)
+        memory, weights_path = load_memory_model(backbone, None)
+        old = self.backbone
+        self.backbone, self.memory, self.weights_path = backbone, memory, weights_path
+        if old is not None:
+            old.close()
+        self._load_memory_state()
+        self._rebuild_day()
+
+
+def resolve_model_path(model: str | None, *, progress: bool = False) -> Path:
+    """A --model path as given, or the default model (fetched once into the shared models cache)."""
+    if model:
+        path = Path(model).expanduser()
+        if not path.exists():
+            raise ModelError(f"model file not found: {path}; pass --model with the path of a GGUF chat model")
+        return path
+    from dreamchat.default_model import ensure_default_model
+
+    return ensure_default_model(progress=progress)
+
+
+def load_memory_model(backbone, weights: str | None):
+    """The memory tower trained for this backbone: an explicit path, or a shipped one that fits."""
+    from dreamchat.models.memory import MemoryModel, shipped_weights_for
+
+    if weights:
+        path = Path(weights).expanduser()
+        return MemoryModel.load(path, backbone), path
+    path = shipped_weights_for(backbone.fingerprint)
+    if path is None:
+        log.info("no trained memory tower for %s; sleep will archive days without consolidating", backbone.name)
+        return None, None
+    return MemoryModel.load(path, backbone), path
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
