@@ -38,7 +38,7 @@ from dreamchat.events import (
     SnapshotInfo,
 )
 from dreamchat.lock import InstanceLock
-from dreamchat.paths import Paths, resolve_home
+from dreamchat.paths import Paths
 from dreamchat.storage.journal import Journal, Message
 from dreamchat.storage.memory_store import MemoryStore, SnapshotMeta
 
@@ -87,7 +87,7 @@ class Assistant:
         """Open the assistant of one home with its model and memory; one-line errors on bad input."""
         from dreamchat.models.backbone import Backbone
 
-        paths = Paths(resolve_home(home))
+        paths = Paths.for_home(home)
         paths.ensure()
         config = config or load_config(paths.config_file)
         instance_lock = InstanceLock(paths) if lock else None
@@ -114,7 +114,7 @@ class Assistant:
     @classmethod
     def open_journal_only(cls, home: str | None = None) -> Assistant:
         """History, search and export need no model and no lock (SQLite WAL allows a reader)."""
-        paths = Paths(resolve_home(home))
+        paths = Paths.for_home(home)
         paths.ensure()
         config = load_config(paths.config_file)
         store = MemoryStore(paths.memory_dir, keep=config.sleep.keep_snapshots)
@@ -481,17 +481,32 @@ def resolve_model_path(model: str | None, *, progress: bool = False) -> Path:
 
 
 def load_memory_model(backbone, weights: str | None):
-    """The memory tower trained for this backbone: an explicit path, or a shipped one that fits."""
-    from dreamchat.models.memory import MemoryModel, shipped_weights_for
+    """The memory tower trained for this backbone: an explicit path, or the shipped one if it fits.
+
+    The shipped slow weights belong to the default model; any other backbone runs without a tower
+    until one is trained for it (`dreamchat train`), and then sleep archives days unconsolidated.
+    """
+    from dreamchat.models.memory import MemoryModel, default_weights_path
 
     if weights:
         path = Path(weights).expanduser()
-        return MemoryModel.load(path, backbone), path
-    path = shipped_weights_for(backbone.fingerprint)
-    if path is None:
+        return MemoryModel.load(path, backbone.output_embeddings(), backbone.fingerprint), path
+    path = default_weights_path()
+    if not path.is_file() or not _weights_fit(path, backbone.fingerprint):
         log.info("no trained memory tower for %s; sleep will archive days without consolidating", backbone.name)
         return None, None
-    return MemoryModel.load(path, backbone), path
+    return MemoryModel.load(path, backbone.output_embeddings(), backbone.fingerprint), path
+
+
+def _weights_fit(path: Path, backbone_fingerprint: str) -> bool:
+    """Whether slow weights were trained for this backbone file (read from metadata only)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return (fh.metadata() or {}).get("backbone_fingerprint") == backbone_fingerprint
+    except Exception:  # a damaged shipped file: MemoryModel.load would say so; here it just doesn't fit
+        return False
 
 
 def utcnow() -> datetime:

@@ -1,0 +1,188 @@
+"""The assistant with the tiny random-weight GGUF: the day, send, cancel, naps, sleep, crashes.
+
+The tiny model's replies are noise, so these tests check the plumbing: what is in the context,
+what the journal holds, which snapshot is current, never what the model says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dreamchat.assistant import Assistant, SleepCancelled
+from dreamchat.config import Config
+from dreamchat.errors import BusyError, EmptyMessageError
+from dreamchat.events import NapStarted, ReplyDone, ReplyPiece
+
+
+def _config(n_ctx: int = 512, max_tokens: int = 8, nap_keep: int = 128) -> Config:
+    config = Config()
+    return dataclasses.replace(
+        config,
+        sampling=dataclasses.replace(config.sampling, temperature=0.0, max_tokens=max_tokens, seed=1),
+        model=dataclasses.replace(config.model, n_ctx=n_ctx, threads=2),
+        sleep=dataclasses.replace(config.sleep, nap_keep_tokens=nap_keep),
+    )
+
+
+@pytest.fixture
+def open_assistant(tmp_path, tiny_gguf, tiny_weights):
+    opened = []
+
+    def _open(**kwargs):
+        kwargs.setdefault("config", _config())
+        assistant = Assistant.open(home=str(tmp_path / "home"), model=str(tiny_gguf),
+                                   weights=str(tiny_weights), **kwargs)
+        opened.append(assistant)
+        return assistant
+
+    yield _open
+    for assistant in opened:
+        assistant.close()
+
+
+def _reply(assistant, text: str) -> ReplyDone:
+    events = list(assistant.send(text))
+    assert isinstance(events[-1], ReplyDone)
+    assert "".join(e.text for e in events if isinstance(e, ReplyPiece)).strip() == events[-1].text
+    return events[-1]
+
+
+def test_send_stores_both_turns_and_the_day_survives_a_restart(open_assistant):
+    assistant = open_assistant()
+    empty_day, _ = assistant.context_usage()
+    done = _reply(assistant, "My cat is called Pickle.")
+    assert done.tokens >= 1
+    messages = assistant.history()
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[0].text == "My cat is called Pickle."
+    assert messages[1].text == done.text
+    used, n_ctx = assistant.context_usage()
+    assert empty_day < used < n_ctx
+    day_tokens = assistant._render(assistant.journal.unslept_messages())
+    assistant.close()
+
+    again = open_assistant()
+    # The new process rebuilt exactly the rendered day from the journal, first exchange included.
+    assert again._ctx_tokens == day_tokens
+    assert again.backbone.n_past == len(day_tokens)
+    _reply(again, "What is my cat called?")
+    assert len(again.history()) == 4
+
+
+def test_cancelled_reply_stores_nothing_and_leaves_no_trace_in_context(open_assistant):
+    assistant = open_assistant(config=_config(max_tokens=32))
+    stream = assistant.send("Tell me a long story.")
+    next(e for e in stream if isinstance(e, ReplyPiece))
+    stream.close()  # Esc in the TUI, Ctrl-C in the CLI
+    assert assistant.history() == []
+    _reply(assistant, "Hello there.")
+    assert [m.text for m in assistant.history()][0] == "Hello there."
+    # The context is the rendered journal plus this reply: the cancelled turn is gone.
+    rendered = assistant._render(assistant.journal.unslept_messages())
+    assert assistant._ctx_tokens[: len(rendered) - 2] == rendered[: len(rendered) - 2]
+
+
+def test_empty_message_is_refused(open_assistant):
+    assistant = open_assistant()
+    with pytest.raises(EmptyMessageError, match="empty message"):
+        list(assistant.send("   \n"))
+
+
+def test_second_instance_on_the_same_home_is_refused(open_assistant):
+    open_assistant()
+    with pytest.raises(BusyError, match="another dreamchat"):
+        open_assistant()
+
+
+def test_sleep_consolidates_marks_messages_and_clears_the_day(open_assistant):
+    assistant = open_assistant()
+    _reply(assistant, "My sister Ana lives in Porto.")
+    _reply(assistant, "Her dog is called Rex.")
+    empty_day = len(assistant._render([]))
+    progress = []
+    report = assistant.sleep(passes=2, on_progress=progress.append)
+    assert report.passes == 2 and report.messages == 4 and report.tokens > 0
+    assert report.snapshot and report.night == 1
+    assert {p.phase for p in progress} == {"reading", "consolidating"}
+    assert max(p.pass_ for p in progress) == 2
+    assert assistant.journal.unslept_messages() == []
+    assert assistant.context_usage()[0] == empty_day
+    status = assistant.memory_status()
+    assert status.nights == 1 and [s.is_current for s in status.snapshots] == [True]
+    # Nothing left to sleep on.
+    assert assistant.sleep() is None
+
+
+def test_the_night_state_survives_a_restart(open_assistant):
+    assistant = open_assistant()
+    _reply(assistant, "My cat is called Pickle.")
+    assistant.sleep(passes=1)
+    state = {k: v.clone() for k, v in assistant._state.items()}
+    assistant.close()
+    again = open_assistant()
+    assert set(again._state) == set(state)
+    for name, tensor in state.items():
+        assert np.array_equal(again._state[name].numpy(), tensor.numpy()), name
+    assert any(tensor.abs().sum() > 0 for tensor in state.values())
+
+
+def test_cancelled_sleep_leaves_memory_and_journal_as_they_were(open_assistant):
+    assistant = open_assistant()
+    _reply(assistant, "My cat is called Pickle.")
+    before = assistant.journal.unslept_messages()
+    calls = []
+
+    def stop_in_the_middle():
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(SleepCancelled, match="untouched"):
+        assistant.sleep(passes=4, should_stop=stop_in_the_middle)
+    assert assistant.journal.unslept_messages() == before
+    assert assistant.store.list() == []
+    assert assistant.journal.sleeps()[-1].status == "cancelled"
+    # The day is back in context, so the conversation carries on.
+    assert assistant._ctx_tokens == assistant._render(before)
+
+
+def test_crash_between_snapshot_and_journal_is_rolled_back_on_restart(open_assistant, monkeypatch):
+    assistant = open_assistant()
+    _reply(assistant, "Day one.")
+    assistant.sleep(passes=1)
+    first = assistant.store.list()[-1].id
+    _reply(assistant, "Day two.")
+
+    def crash(*args, **kwargs):
+        raise SystemExit("killed")  # the process dies after the snapshot was written
+
+    monkeypatch.setattr(assistant.journal, "finish_sleep", crash)
+    with pytest.raises(SystemExit):
+        assistant.sleep(passes=1)
+    monkeypatch.undo()
+    assistant.close()
+
+    again = open_assistant()
+    current = [s.id for s in again.store.list() if s.is_current]
+    assert current == [first]
+    assert [m.text for m in again.journal.unslept_messages() if m.role == "user"] == ["Day two."]
+
+
+def test_a_full_context_naps_instead_of_truncating(open_assistant):
+    assistant = open_assistant(config=_config(n_ctx=384, max_tokens=8, nap_keep=96))
+    naps = []
+    for i in range(12):
+        events = list(assistant.send(f"Fact number {i}: my locker code is {1000 + i}. " * 2))
+        naps += [e for e in events if isinstance(e, NapStarted)]
+        assert isinstance(events[-1], ReplyDone)
+        assert assistant.context_usage()[0] <= 384
+    assert naps, "the context never filled"
+    sleeps = [s for s in assistant.journal.sleeps() if s.kind == "nap"]
+    assert sleeps and all(s.status == "done" for s in sleeps)
+    # Every message is either in today's context or was consolidated by a nap: none was dropped.
+    slept = [m for m in assistant.history() if m.sleep_id is not None]
+    unslept = assistant.journal.unslept_messages()
+    assert len(slept) + len(unslept) == 24
+    assert assistant._ctx_tokens[: len(assistant._render(unslept)) - 2] == assistant._render(unslept)[:-2]

@@ -1,0 +1,173 @@
+"""The command line with the tiny GGUF: the contract scripts rely on, and one-line errors.
+
+Every bad input must end in exit status 1 with exactly one line on stderr that says what to do,
+never a traceback, and must leave the user's data as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from dreamchat.cli import main
+
+
+def run_cli(args, home, env_extra=None, stdin=None):
+    env = {**os.environ, "DREAMCHAT_HOME": str(home), **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "dreamchat", *args], capture_output=True, text=True,
+                          env=env, input=stdin, timeout=120)
+
+
+def assert_one_line_error(result_or_err: str, *needles: str) -> None:
+    lines = [line for line in result_or_err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result_or_err
+    assert "Traceback" not in result_or_err
+    assert lines[0].startswith("dreamchat: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("[sampling]\ntemperature = 0.0\nmax_tokens = 8\n[model]\nn_ctx = 512\n")
+    return home
+
+
+def test_send_twice_in_separate_processes_forms_one_conversation(home, tiny_gguf, tiny_weights):
+    common = ["--model", str(tiny_gguf), "--weights", str(tiny_weights)]
+    first = run_cli(["send", "My cat is called Pickle.", *common], home)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr == ""
+    second = run_cli(["send", "What is my cat called?", *common], home)
+    assert second.returncode == 0, second.stderr
+    # stdout is only the reply: the journal holds the same text.
+    db = sqlite3.connect(home / "dreamchat.db")
+    rows = db.execute("select role, text from messages order by id").fetchall()
+    assert [r[0] for r in rows] == ["user", "assistant", "user", "assistant"]
+    assert rows[0][1] == "My cat is called Pickle."
+    assert rows[1][1] == first.stdout.strip()
+    assert rows[3][1] == second.stdout.strip()
+
+
+def test_history_search_and_export_round_trip(home, tiny_gguf, tiny_weights, capsys):
+    common = ["--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]
+    assert main(["send", "My cat is called Pickle.", *common]) == 0
+    assert main(["send", "I work as a baker in Lyon.", *common]) == 0
+    capsys.readouterr()
+
+    assert main(["history", "--home", str(home)]) == 0
+    shown = capsys.readouterr().out
+    assert "user: My cat is called Pickle." in shown and "user: I work as a baker in Lyon." in shown
+
+    assert main(["history", "--home", str(home), "--search", "pickle"]) == 0
+    found = capsys.readouterr().out
+    assert "Pickle" in found and "baker" not in found
+    assert main(["history", "--home", str(home), "--search", "pickle's \"cat"]) == 0  # no FTS syntax error
+    capsys.readouterr()
+
+    assert main(["history", "--home", str(home), "--export", "json"]) == 0
+    exported = json.loads(capsys.readouterr().out)
+    texts = [m["text"] for m in exported["messages"]]
+    assert texts[0] == "My cat is called Pickle." and texts[2] == "I work as a baker in Lyon."
+
+    target = home / "chat.md"
+    assert main(["history", "--home", str(home), "--export", "md", "-o", str(target)]) == 0
+    assert "My cat is called Pickle." in target.read_text()
+
+
+def test_sleep_json_report_and_memory_listing(home, tiny_gguf, tiny_weights, capsys):
+    common = ["--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]
+    assert main(["sleep", "--json", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["slept"] is False
+    assert main(["send", "My cat is called Pickle.", *common]) == 0
+    capsys.readouterr()
+    assert main(["sleep", "--passes", "3", "--json", *common]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["slept"] and report["passes"] == 3 and report["messages"] == 2 and report["tokens"] > 0
+    assert main(["memory", "--home", str(home)]) == 0
+    listing = capsys.readouterr().out
+    assert "Nights slept: 1" in listing and report["snapshot"] in listing
+    assert main(["memory", "reset", "--yes", *common]) == 0
+    assert main(["memory", "rollback", report["snapshot"], *common]) == 0
+
+
+def test_doctor_reports_and_fails_on_a_missing_model(home, tiny_gguf, tiny_weights, capsys):
+    assert main(["doctor", "--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]) == 0
+    out = capsys.readouterr().out
+    for needle in ("dreamchat 0.1.0", "llama-cpp-python 0.3.36", "journal", "fingerprint", "CUDA", "threads"):
+        assert needle in out, needle
+    assert main(["doctor", "--home", str(home), "--model", str(home / "nope.gguf")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL model" in out and "--model" in out
+
+
+@pytest.mark.parametrize("case", ["missing", "not_gguf", "truncated", "not_chat"])
+def test_bad_model_files_get_one_line_errors(case, home, tmp_path, tiny_gguf, tiny_gguf_not_chat, capsys):
+    path = tmp_path / f"{case}.gguf"
+    if case == "not_gguf":
+        path.write_text("this is not a model\n" * 100)
+    elif case == "truncated":
+        path.write_bytes(tiny_gguf.read_bytes()[: tiny_gguf.stat().st_size // 2])
+    elif case == "not_chat":
+        path = tiny_gguf_not_chat
+    assert main(["send", "hello", "--home", str(home), "--model", str(path)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "--model")
+    db = home / "dreamchat.db"
+    if db.exists():
+        assert sqlite3.connect(db).execute("select count(*) from messages").fetchone()[0] == 0
+
+
+def test_malformed_config_names_the_key(home, tiny_gguf, capsys):
+    (home / "config.toml").write_text("[sampling]\ntemperature = 'hot'\n")
+    assert main(["send", "hello", "--home", str(home), "--model", str(tiny_gguf)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "sampling.temperature")
+    (home / "config.toml").write_text("[sampling\ntemperature = 0.1\n")
+    assert main(["send", "hello", "--home", str(home), "--model", str(tiny_gguf)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "config.toml")
+
+
+def test_unwritable_home_and_empty_message(tmp_path, tiny_gguf, capsys):
+    if os.geteuid() == 0:
+        blocked = tmp_path / "file-not-folder"
+        blocked.write_text("x")
+        home = blocked / "home"  # cannot be created even by root
+    else:
+        home = tmp_path / "ro"
+        home.mkdir(mode=0o500)
+    assert main(["send", "hello", "--home", str(home), "--model", str(tiny_gguf)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "--home")
+    good = tmp_path / "good"
+    assert main(["send", "   ", "--home", str(good), "--model", str(tiny_gguf)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "empty message")
+
+
+def test_journal_from_a_newer_dreamchat_is_refused_and_kept(home, tiny_gguf, capsys):
+    from dreamchat.storage.journal import Journal
+
+    journal = Journal(home / "dreamchat.db")
+    journal.close()
+    db = sqlite3.connect(home / "dreamchat.db")
+    db.execute("insert into _migrations (name, applied) values ('m999_from_the_future', '2030-01-01')")
+    db.commit()
+    db.close()
+    before = (home / "dreamchat.db").read_bytes()
+    assert main(["send", "hello", "--home", str(home), "--model", str(tiny_gguf)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "newer")
+    assert (home / "dreamchat.db").read_bytes() == before
+
+
+def test_second_running_instance_gets_a_clear_error(home, tiny_gguf):
+    from dreamchat.lock import InstanceLock
+    from dreamchat.paths import Paths
+
+    with InstanceLock(Paths.for_home(str(home))):
+        result = run_cli(["send", "hello", "--model", str(tiny_gguf)], home)
+    assert result.returncode == 1
+    assert_one_line_error(result.stderr, "another dreamchat")

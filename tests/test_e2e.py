@@ -1,0 +1,78 @@
+"""End to end with the real default model (SmolLM2-135M-Instruct Q4_1), in separate processes.
+
+CI runs the `e2e` tests; the `slow` ones (a night of sleep and next-day recall) run with
+`pytest -m slow`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def dreamchat(args, home, models_dir, timeout=300):
+    env = {**os.environ, "DREAMCHAT_HOME": str(home), "DREAMCHAT_MODELS_DIR": str(models_dir)}
+    result = subprocess.run([sys.executable, "-m", "dreamchat", *args], capture_output=True, text=True,
+                            env=env, timeout=timeout)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.fixture
+def home(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    # Greedy decoding: the same answers every run.
+    (home / "config.toml").write_text("[sampling]\ntemperature = 0.0\nmax_tokens = 48\n")
+    return home
+
+
+def test_two_sends_history_export_and_doctor(home, real_model_path):
+    models_dir = real_model_path.parent
+    first = dreamchat(["send", "My cat is called Pickle."], home, models_dir)
+    assert first.returncode == 0 and first.stdout.strip(), first.stderr
+    second = dreamchat(["send", "What is my cat called?"], home, models_dir)
+    assert second.returncode == 0 and second.stdout.strip(), second.stderr
+
+    found = dreamchat(["history", "--search", "pickle"], home, models_dir)
+    assert found.returncode == 0 and "My cat is called Pickle." in found.stdout
+
+    exported = dreamchat(["history", "--export", "json"], home, models_dir)
+    messages = json.loads(exported.stdout)["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[1]["text"] == first.stdout.strip()
+    assert messages[3]["text"] == second.stdout.strip()
+
+    doctor = dreamchat(["doctor"], home, models_dir)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "SmolLM2-135M-Instruct.Q4_1.gguf" in doctor.stdout
+    assert "memory tower" in doctor.stdout
+
+
+def test_second_send_sees_the_first_exchange_in_context(home, real_model_path):
+    from dreamchat.assistant import Assistant
+
+    models_dir = real_model_path.parent
+    assert dreamchat(["send", "My cat is called Pickle."], home, models_dir).returncode == 0
+    os.environ["DREAMCHAT_MODELS_DIR"] = str(models_dir)
+    with Assistant.open(home=str(home)) as assistant:
+        context = assistant.backbone.detokenize(assistant._ctx_tokens).decode("utf-8", "replace")
+    assert "My cat is called Pickle." in context
+    assert context.count("<|im_start|>assistant") == 1
+
+
+@pytest.mark.slow
+def test_a_fact_told_yesterday_is_recalled_after_a_night(home, real_model_path):
+    models_dir = real_model_path.parent
+    assert dreamchat(["send", "My cat is called Pickle."], home, models_dir).returncode == 0
+    slept = dreamchat(["sleep", "--passes", "2", "--json"], home, models_dir)
+    report = json.loads(slept.stdout)
+    assert report["slept"] and report["snapshot"]
+    answer = dreamchat(["send", "What is my cat called?"], home, models_dir)
+    assert "pickle" in answer.stdout.lower(), answer.stdout
