@@ -1,0 +1,330 @@
+"""Synthetic multi-day episodes for training and evaluating dreamchat's sleep memory.
+
+An episode is a few "days" of chat. On the first day(s) the user mentions facts about their life,
+mixed with small talk; the assistant answers briefly. Each day ends with a night of sleep (the
+context is cleared). On the last day the user asks about those facts; the memory has to supply the
+answers. Episodes cover many categories (pets, people, places, jobs, dates, codes, preferences,
+plans, ...), updates of an earlier fact (the newest value must win), two facts that must be
+combined ("my sister is Ana" + "Ana lives in Porto" -> where does my sister live?), and distractor
+facts about other people ("my colleague's dog is Rex" when the question is about my dog).
+
+Train and test splits share nothing a model could memorise: the phrasings come from disjoint
+template lists (`phrasings.py`) and the values from disjoint halves of the value lists
+(`lexicon.split_of`). Generation is deterministic given (n, split, seed, nights, facts_per_day).
+
+How to read an episode: `days[d]` is the conversation of day d. A probe with `day == d` is asked at
+the end of day d, after `days[d]`'s messages (which may be empty or a greeting); every probe is
+asked on its own, from the same state, never after another probe.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Callable
+
+from dreamchat.models import lexicon as L
+from dreamchat.models.phrasings import (ACKS, CATEGORIES, GENERIC_UPDATES, GREETINGS, JOINERS,
+                                        SMALL_TALK, TOPICS)
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class Probe:
+    day: int          # index of the day on which the question is asked (facts are on earlier days)
+    question: str     # the user's question, e.g. "What's my cat called again?"
+    answer: str       # the value that must appear in the reply, e.g. "Pickle"
+    reply: str        # a full natural target reply, e.g. "Your cat is called Pickle."
+    kind: str         # category: pet_name, person_name, city, ..., update, combined
+    combined: bool    # needs two separately stated facts
+    category: str = ""  # the fact category underneath (for update/combined probes: the value's category)
+    stale: str = ""     # for updates: the superseded value, which must NOT be the answer
+
+
+@dataclass
+class Episode:
+    days: list[list[dict]]                    # per day, chat messages {"role", "text"}
+    probes: list[Probe]
+    split: str = "train"
+    facts: list[str] = field(default_factory=list)  # the values stated, in order (for inspection)
+
+
+# --- categories ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Category:
+    """How to pick a slot and a value for one fact category."""
+    name: str
+    slots: tuple[str, ...]                                  # slot keys ("" when the category has none)
+    slot_noun: Callable[[str], str]                         # slot key -> noun phrase used in text
+    value: Callable[[random.Random, str, str], str]         # (rng, split, slot) -> value
+
+
+def _from(values: list[str]) -> Callable[[random.Random, str, str], str]:
+    pools = {split: L.pool(values, split) for split in SPLITS}
+    return lambda rng, split, slot: rng.choice(pools[split])
+
+
+def _generated(make: Callable[[random.Random, str], str]) -> Callable[[random.Random, str, str], str]:
+    """Draw generated values until one lands in the split (a quarter or three quarters of draws)."""
+    def value(rng: random.Random, split: str, slot: str) -> str:
+        while True:
+            v = make(rng, slot)
+            if L.split_of(v) == split:
+                return v
+    return value
+
+
+_NAMES = {split: L.pool(L.FIRST_NAMES, split) for split in SPLITS}
+
+
+def _person(rng: random.Random, split: str, slot: str = "") -> str:
+    if rng.random() < 0.2:  # multi-token names now and then
+        return _generated(lambda r, s: L.make_full_name(r))(rng, split, slot)
+    return rng.choice(_NAMES[split])
+
+
+_PREF_POOLS = {slot: {split: L.pool(values, split) for split in SPLITS}
+               for slot, (_, values) in L.PREFERENCES.items()}
+_same = lambda slot: slot  # noqa: E731
+_none = lambda slot: ""    # noqa: E731
+
+CATEGORY_SPECS: dict[str, Category] = {c.name: c for c in [
+    Category("pet_name", tuple(L.PET_KINDS), _same, _from(L.PET_NAMES)),
+    Category("person_name", tuple(L.RELATIONS), _same, _person),
+    Category("city", ("",), _none, _from(L.CITIES)),
+    Category("hometown", ("",), _none, _from(L.CITIES)),
+    Category("job", ("",), _none, _from(L.JOBS)),
+    Category("workplace", ("",), _none, _generated(lambda r, s: L.make_company(r))),
+    Category("date", tuple(L.EVENTS), lambda s: L.EVENTS[s], _generated(lambda r, s: L.make_date(r))),
+    Category("code", tuple(L.CODE_SLOTS), lambda s: L.CODE_SLOTS[s][0],
+             _generated(lambda r, s: L.make_code(L.CODE_SLOTS[s][1], r))),
+    Category("preference", tuple(L.PREFERENCES), lambda s: L.PREFERENCES[s][0],
+             lambda rng, split, slot: rng.choice(_PREF_POOLS[slot][split])),
+    Category("plan", ("",), _none, _from(L.PLACES + L.CITIES)),
+    Category("vehicle", ("",), _none, _from(L.CARS)),
+    Category("allergy", ("",), _none, _from(L.ALLERGENS)),
+    Category("hobby", ("",), _none, _from(L.HOBBIES)),
+    Category("language", ("",), _none, _from(L.LANGUAGES)),
+    Category("study", ("",), _none, _from(L.SUBJECTS)),
+    Category("team", ("",), _none, _from(L.TEAMS)),
+]}
+assert set(CATEGORY_SPECS) == set(CATEGORIES), "every category needs both a spec and phrasings"
+
+UPDATABLE = [c for c in CATEGORIES if "update" in CATEGORIES[c] or c in TOPICS]
+COMBINABLE = [c for c in CATEGORIES if "ask_of" in CATEGORIES[c]]
+
+
+# --- rendering ----------------------------------------------------------------------------------
+
+def _article(value: str) -> str:
+    return "an" if value[:1].lower() in "aeiou" and not value.startswith(("UX", "Uni", "Eu")) else "a"
+
+
+def render(template: str, *, v: str = "", s: str = "", old: str = "", who: str = "", r: str = "",
+           topic: str = "") -> str:
+    """Fill a phrasing template; upper-cases the first letter of the result."""
+    av = f"{_article(v)} {v}" if v else ""
+    text = template.format(v=v, av=av, Av=_cap(av), s=s, S=_cap(s), old=old, who=who, Who=_cap(who),
+                           r=r, topic=topic)
+    return _cap(text)
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _join(first: str, second: str, joiner: str, second_value: str) -> str:
+    """Two statements as one message; lower-case the second's opening unless it's 'I' or a name."""
+    head = second.split(" ", 1)[0]
+    keep = head in ("I", "I'm", "I've", "I'd", "I'll") or second.startswith(_cap(second_value))
+    return first + joiner + (second if keep else second[:1].lower() + second[1:])
+
+
+# --- building one episode -----------------------------------------------------------------------
+
+@dataclass
+class _Line:
+    """One fact statement placed on a day; `order` sorts the statements of a day."""
+    day: int
+    text: str
+    value: str
+    order: float
+
+
+class _Builder:
+    def __init__(self, rng: random.Random, split: str):
+        self.rng, self.split = rng, split
+        self.used_values: set[str] = set()
+        self.used_slots: set[tuple[str, str]] = set()
+        self.lines: list[_Line] = []
+
+    def pick(self, templates: dict[str, list[str]]) -> str:
+        return self.rng.choice(templates[self.split])
+
+    def new_value(self, cat: str, slot: str) -> str:
+        """A value not yet used in this episode, and not a substring of (or containing) one."""
+        for _ in range(200):
+            v = CATEGORY_SPECS[cat].value(self.rng, self.split, slot)
+            if not any(v.lower() in u.lower() or u.lower() in v.lower() for u in self.used_values):
+                self.used_values.add(v)
+                return v
+        raise RuntimeError(f"value list for {cat!r} is too small for this episode")
+
+    def free_slot(self, cat: str) -> str | None:
+        slots = [s for s in CATEGORY_SPECS[cat].slots if (cat, s) not in self.used_slots]
+        if not slots:
+            return None
+        slot = self.rng.choice(slots)
+        self.used_slots.add((cat, slot))
+        return slot
+
+    def say(self, day: int, text: str, value: str, order: float | None = None) -> float:
+        order = self.rng.random() if order is None else order
+        self.lines.append(_Line(day, text, value, order))
+        return order
+
+    # Each plan states its fact(s) and returns the probe (without its day, set at the end).
+
+    def simple(self, cat: str, day: int) -> Probe | None:
+        slot = self.free_slot(cat)
+        if slot is None:
+            return None
+        noun = CATEGORY_SPECS[cat].slot_noun(slot)
+        v = self.new_value(cat, slot)
+        phr = CATEGORIES[cat]
+        self.say(day, render(self.pick(phr["state"]), v=v, s=noun), v)
+        if "other" in phr and self.rng.random() < 0.35:  # the same kind of fact about someone else
+            dv = self.new_value(cat, slot)
+            who = self.rng.choice(L.OTHER_PEOPLE)
+            self.say(day, render(self.pick(phr["other"]), v=dv, s=noun, who=who), dv)
+        return Probe(-1, render(self.pick(phr["ask"]), s=noun), v,
+                     render(self.pick(phr["reply"]), v=v, s=noun), cat, False, cat)
+
+    def update(self, cat: str, day: int, last_day: int) -> Probe | None:
+        slot = self.free_slot(cat)
+        if slot is None:
+            return None
+        noun = CATEGORY_SPECS[cat].slot_noun(slot)
+        old, new = self.new_value(cat, slot), self.new_value(cat, slot)
+        phr = CATEGORIES[cat]
+        first = self.say(day, render(self.pick(phr["state"]), v=old, s=noun), old)
+        specific = phr.get("update", {"train": [], "test": []})[self.split]
+        generic = GENERIC_UPDATES[self.split] if cat in TOPICS else []
+        template = self.rng.choice(specific + generic)
+        topic = render(TOPICS[cat], s=noun)[0].lower() + render(TOPICS[cat], s=noun)[1:] if cat in TOPICS else ""
+        text = render(template, v=new, old=old, s=noun, topic=topic)
+        if last_day > day:
+            self.say(last_day, text, new)
+        else:
+            self.say(day, text, new, first + (1 - first) * self.rng.random() + 1e-9)
+        return Probe(-1, render(self.pick(phr["ask"]), s=noun), new,
+                     render(self.pick(phr["reply"]), v=new, s=noun), "update", False, cat, stale=old)
+
+    def combined(self, cat: str, day: int, last_day: int) -> Probe | None:
+        rel = self.free_slot("person_name")
+        slot = self.free_slot(cat)
+        if rel is None or slot is None:
+            return None
+        name = self.new_value("person_name", rel)
+        noun = CATEGORY_SPECS[cat].slot_noun(slot)
+        v = self.new_value(cat, slot)
+        person, phr = CATEGORIES["person_name"], CATEGORIES[cat]
+        self.say(day, render(self.pick(person["state"]), v=name, s=rel), name)
+        second_day = last_day if self.rng.random() < 0.5 else day
+        self.say(second_day, render(self.pick(phr["other"]), v=v, s=noun, who=name), v)
+        return Probe(-1, render(self.pick(phr["ask_of"]), r=rel, s=noun), v,
+                     render(self.pick(phr["reply_of"]), v=v, r=rel, s=noun), "combined", True, cat)
+
+    # Days.
+
+    def fact_day(self, day: int) -> list[dict]:
+        lines = sorted((x for x in self.lines if x.day == day), key=lambda x: x.order)
+        turns: list[tuple[str, str]] = []
+        i = 0
+        while i < len(lines):
+            if i + 1 < len(lines) and self.rng.random() < 0.25:  # two facts in one message
+                text = _join(lines[i].text, lines[i + 1].text, self.pick(JOINERS), lines[i + 1].value)
+                ack = self.rng.choice([a for a in ACKS[self.split] if "{v}" not in a])
+                i += 2
+            else:
+                text, ack = lines[i].text, render(self.pick(ACKS), v=lines[i].value)
+                i += 1
+            turns.append((text, ack))
+        for talk in self.rng.sample(SMALL_TALK[self.split], self.rng.choice((0, 1, 1, 2))):
+            turns.insert(self.rng.randrange(len(turns) + 1), talk)
+        return _messages(turns)
+
+    def filler_day(self) -> list[dict]:
+        """A day of unrelated conversation (between the facts and the questions)."""
+        turns = self.rng.sample(SMALL_TALK[self.split], self.rng.choice((2, 3)))
+        if self.rng.random() < 0.5:  # an unrelated fact about someone else, for interference
+            cat = self.rng.choice([c for c in CATEGORIES if "other" in CATEGORIES[c]])
+            slot = self.rng.choice(CATEGORY_SPECS[cat].slots)
+            v = self.new_value(cat, slot)
+            text = render(self.pick(CATEGORIES[cat]["other"]), v=v,
+                          s=CATEGORY_SPECS[cat].slot_noun(slot), who=self.rng.choice(L.OTHER_PEOPLE))
+            turns.insert(self.rng.randrange(len(turns) + 1), (text, render(self.pick(ACKS), v=v)))
+        return _messages(turns)
+
+    def question_day(self) -> list[dict]:
+        return _messages([self.rng.choice(GREETINGS[self.split])]) if self.rng.random() < 0.5 else []
+
+
+def _messages(turns: list[tuple[str, str]]) -> list[dict]:
+    return [m for user, assistant in turns
+            for m in ({"role": "user", "text": user}, {"role": "assistant", "text": assistant})]
+
+
+def make_episode(rng: random.Random, split: str, nights: int = 1,
+                 facts_per_day: tuple[int, int] = (1, 3)) -> Episode:
+    """One episode: 1-2 fact days, `nights - 1` unrelated days, then the question day."""
+    b = _Builder(rng, split)
+    n_fact_days = 2 if rng.random() < 0.3 else 1
+    last_fact_day = n_fact_days - 1
+    probes: list[Probe] = []
+    for day in range(n_fact_days):
+        for _ in range(rng.randint(*facts_per_day)):
+            roll = rng.random()
+            probe = None
+            if roll < 0.2:
+                probe = b.update(rng.choice(UPDATABLE), day, last_fact_day)
+            elif roll < 0.4:
+                probe = b.combined(rng.choice(COMBINABLE), day, last_fact_day)
+            if probe is None:  # a simple fact (also the fallback when slots run out)
+                for _ in range(10):
+                    probe = b.simple(rng.choice(list(CATEGORIES)), day)
+                    if probe is not None:
+                        break
+            if probe is not None:
+                probes.append(probe)
+    days = [b.fact_day(d) for d in range(n_fact_days)]
+    days += [b.filler_day() for _ in range(nights - 1)]
+    days.append(b.question_day())
+    for probe in probes:
+        probe.day = len(days) - 1
+    return Episode(days, probes, split, [x.value for x in sorted(b.lines, key=lambda x: (x.day, x.order))])
+
+
+def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 1,
+                  facts_per_day: tuple[int, int] = (1, 3)) -> list[Episode]:
+    """`n` episodes of the given split; the same arguments always give the same episodes."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    if nights < 1:
+        raise ValueError(f"nights must be at least 1, not {nights}")
+    lo, hi = facts_per_day
+    if not 1 <= lo <= hi:
+        raise ValueError(f"facts_per_day must be (low, high) with 1 <= low <= high, not {facts_per_day}")
+    episodes = []
+    for i in range(n):
+        rng = random.Random(f"dreamchat-episodes/{split}/{seed}/{nights}/{lo}-{hi}/{i}")
+        episodes.append(make_episode(rng, split, nights, (lo, hi)))
+    return episodes
+
+
+def natural_conversations() -> list[Episode]:
+    """The held-out set of hand-written natural conversations (never used in training)."""
+    from dreamchat.models.natural import natural_conversations as load
+    return load()

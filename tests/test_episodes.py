@@ -1,0 +1,179 @@
+"""Synthetic memory episodes: splits are disjoint, generation is deterministic, probes are answerable."""
+
+from __future__ import annotations
+
+import re
+from itertools import chain
+
+import pytest
+
+from dreamchat.models import lexicon as L
+from dreamchat.models import phrasings as P
+from dreamchat.models.episodes import CATEGORY_SPECS, Episode, make_episodes
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w#'-]+", " ", text.lower()).split())
+
+
+def _user_texts(ep: Episode, before_day: int) -> list[str]:
+    return [m["text"] for day in ep.days[:before_day] for m in day if m["role"] == "user"]
+
+
+@pytest.fixture(scope="module")
+def train():
+    return make_episodes(300, split="train", seed=0)
+
+
+@pytest.fixture(scope="module")
+def test():
+    return make_episodes(300, split="test", seed=0)
+
+
+def _template_lists():
+    """Every (name, {"train": [...], "test": [...]}) phrasing list."""
+    for cat, lists in P.CATEGORIES.items():
+        for key, split_lists in lists.items():
+            yield f"{cat}.{key}", split_lists
+    yield "GENERIC_UPDATES", P.GENERIC_UPDATES
+    yield "ACKS", P.ACKS
+    yield "JOINERS", P.JOINERS
+    yield "SMALL_TALK", P.SMALL_TALK
+    yield "GREETINGS", P.GREETINGS
+
+
+def test_phrasings_are_disjoint_between_splits():
+    all_train = set(chain.from_iterable(lists["train"] for _, lists in _template_lists()))
+    all_test = set(chain.from_iterable(lists["test"] for _, lists in _template_lists()))
+    assert all_train.isdisjoint(all_test), all_train & all_test
+    for name, lists in _template_lists():
+        assert lists["train"] and lists["test"], f"{name} needs templates in both splits"
+
+
+def test_breadth_of_categories_and_phrasings():
+    assert len(P.CATEGORIES) >= 12
+    for cat, lists in P.CATEGORIES.items():
+        assert len(lists["state"]["train"]) >= 12, cat
+        assert len(lists["state"]["test"]) >= 6, cat
+        assert len(lists["ask"]["train"]) >= 4 and len(lists["ask"]["test"]) >= 3, cat
+    assert len(P.GENERIC_UPDATES["train"]) >= 12 and len(P.GENERIC_UPDATES["test"]) >= 6
+    for values in (L.FIRST_NAMES, L.PET_NAMES, L.CITIES):
+        assert len(values) >= 200
+
+
+def test_value_lists_are_split_disjointly():
+    for values in (L.FIRST_NAMES, L.PET_NAMES, L.CITIES, L.JOBS, L.HOBBIES, L.CARS):
+        train, test = L.pool(values, "train"), L.pool(values, "test")
+        assert set(train).isdisjoint(test) and len(train) + len(test) == len(values)
+
+
+def test_values_never_cross_splits(train, test):
+    train_values = {v.lower() for ep in train for v in ep.facts}
+    test_values = {v.lower() for ep in test for v in ep.facts}
+    assert train_values.isdisjoint(test_values), train_values & test_values
+    assert all(L.split_of(v) == "test" for v in test_values)
+
+
+def test_test_messages_use_no_train_template(test):
+    """No held-out user message is word-for-word a train template's fixed text."""
+    fixed = set()
+    for _, lists in _template_lists():
+        for t in lists["train"]:
+            if isinstance(t, tuple):
+                fixed.update(t)
+            elif "{" not in t:
+                fixed.add(t.strip())
+    for ep in test:
+        for day in ep.days:
+            for m in day:
+                assert m["text"] not in fixed
+
+
+def test_deterministic_given_seed():
+    a = make_episodes(25, split="train", seed=7, nights=3)
+    b = make_episodes(25, split="train", seed=7, nights=3)
+    c = make_episodes(25, split="train", seed=8, nights=3)
+    assert a == b
+    assert a != c
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_every_answer_was_stated_on_an_earlier_day(split, train, test):
+    for ep in train if split == "train" else test:
+        assert ep.probes
+        for probe in ep.probes:
+            earlier = _norm(" ".join(_user_texts(ep, probe.day)))
+            assert _norm(probe.answer) in earlier, (probe, ep.days)
+            assert _norm(probe.answer) not in _norm(probe.question)
+            assert _norm(probe.answer) in _norm(probe.reply)
+            assert probe.day == len(ep.days) - 1
+
+
+def test_updates_answer_with_the_newest_value(train, test):
+    n = 0
+    for ep in train + test:
+        for probe in ep.probes:
+            if probe.kind != "update":
+                continue
+            n += 1
+            assert probe.stale and probe.stale != probe.answer
+            texts = [_norm(t) for t in _user_texts(ep, probe.day)]
+            first_old = next(i for i, t in enumerate(texts) if _norm(probe.stale) in t)
+            first_new = next(i for i, t in enumerate(texts) if _norm(probe.answer) in t)
+            assert first_old <= first_new
+            # the newest mention is the new value
+            last_new = max(i for i, t in enumerate(texts) if _norm(probe.answer) in t)
+            assert all(i <= last_new for i, t in enumerate(texts) if _norm(probe.stale) in t)
+    assert n > 20
+
+
+def test_combined_facts_need_two_statements(train):
+    n = 0
+    for ep in train:
+        for probe in ep.probes:
+            if not probe.combined:
+                continue
+            n += 1
+            assert probe.kind == "combined"
+            texts = _user_texts(ep, probe.day)
+            # the value is stated about a person named elsewhere, and the question names only the relation
+            holder = [t for t in texts if _norm(probe.answer) in _norm(t)]
+            assert holder
+    assert n > 20
+
+
+def test_coverage(train):
+    kinds = {p.kind for ep in train for p in ep.probes}
+    categories = {p.category for ep in train for p in ep.probes}
+    assert {"update", "combined"} <= kinds
+    assert categories == set(CATEGORY_SPECS)
+    answers = [p.answer for ep in train for p in ep.probes]
+    assert any(" " in a for a in answers) and any("-" in a for a in answers)
+    assert any(len(ep.facts) >= 4 for ep in train)  # several facts, distractors included
+
+
+@pytest.mark.parametrize("nights", [1, 3, 7])
+def test_nights_add_unrelated_days(nights):
+    for ep in make_episodes(30, split="test", seed=1, nights=nights):
+        fact_days = len(ep.days) - nights
+        assert fact_days in (1, 2)
+        for probe in ep.probes:
+            for day in ep.days[fact_days:]:
+                for m in day:
+                    assert _norm(probe.answer) not in _norm(m["text"])
+
+
+def test_days_are_short(train):
+    for ep in train:
+        for day in ep.days:
+            assert len(day) <= 16
+            assert sum(len(m["text"].split()) for m in day) <= 200
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        make_episodes(1, split="dev")
+    with pytest.raises(ValueError):
+        make_episodes(1, nights=0)
+    with pytest.raises(ValueError):
+        make_episodes(1, facts_per_day=(3, 1))
