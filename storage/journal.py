@@ -1,0 +1,313 @@
+"""The journal: every turn of every day, and every sleep, in one SQLite file.
+
+`Journal` is the only code that touches SQL. It owns one sqlite-utils `Database` with write-ahead
+logging (a reader such as `dreamchat history` never blocks the chat) and foreign keys on, runs the
+migrations in `migrations.py` once at open, and exposes methods named for what they do. Writes that
+belong together (the two turns of an exchange; marking a day slept and recording the sleep) are one
+transaction.
+
+The file is private (0600) and so are SQLite's -wal/-shm side files. A file that is not a readable
+SQLite database is never modified or replaced: the error says where it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlite_utils import Database
+
+from dreamchat.errors import JournalError
+from dreamchat.paths import PRIVATE_FILE_MODE, private_umask
+from dreamchat.storage.migrations import SCHEMA_VERSION, migrate
+
+log = logging.getLogger(__name__)
+
+SLEEP_KINDS = ("night", "manual", "nap")
+INTERRUPTED = "interrupted: dreamchat stopped before this sleep finished"
+
+
+def utc_now() -> str:
+    """The journal's timestamp format: ISO-8601, UTC, milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    role: str  # "user" | "assistant" | "system"
+    text: str
+    tokens: int  # backbone tokens of the chat-formatted turn
+    created: str  # ISO-8601 UTC
+    sleep_id: int | None  # None = not yet consolidated: part of today
+
+
+@dataclass(frozen=True)
+class SearchHit(Message):
+    snippet: str = ""  # the matching part of the text, matches in [brackets]
+    rank: float = 0.0  # FTS5 bm25 rank: lower is better
+
+
+@dataclass(frozen=True)
+class Sleep:
+    id: int
+    started: str
+    finished: str | None
+    passes: int
+    tokens: int
+    duration_s: float | None
+    snapshot: str | None  # file name of the memory snapshot it wrote
+    status: str  # "running" | "done" | "failed" | "cancelled"
+    kind: str  # "night" | "manual" | "nap"
+    error: str | None
+    n_messages: int = 0  # messages consolidated by this sleep
+
+
+def fts_query(text: str) -> str:
+    """User text -> a safe FTS5 query: the words (runs of letters and digits, as the index splits
+    them) each quoted, all of them required. Punctuation is dropped, so `pickle's "cat` or `AND(`
+    can never be FTS5 syntax; quoting turns AND/OR/NOT/NEAR into plain words."""
+    return " ".join(f'"{word}"' for word in re.findall(r"\w+", text))
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """Open (creating privately) and validate the SQLite file; turn on WAL. Never alters a bad file."""
+    try:
+        with private_umask():  # the -wal and -shm files SQLite creates are private too
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE))
+            # check_same_thread=False: long sleeps run in a worker thread; Journal serialises access.
+            conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+            try:
+                # Reads only: a file that is not SQLite fails here, before anything is written.
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if problem != "ok":
+                    raise sqlite3.DatabaseError(problem)
+                conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            except BaseException:
+                conn.close()
+                raise
+    except sqlite3.OperationalError as err:
+        raise JournalError(f"cannot open the journal {path}: {err}; close other dreamchat "
+                           "processes and check the folder's permissions") from err
+    except sqlite3.DatabaseError as err:
+        raise JournalError(f"{path} is not a readable dreamchat journal ({err}); it was left untouched: "
+                           "move it away to start a new journal, or pass --home") from err
+    except OSError as err:
+        raise JournalError(f"cannot open the journal {path}: {err.strerror}; pass --home to a "
+                           "writable folder") from err
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class Journal:
+    """All turns and sleeps of one home.
+
+    recover_interrupted: mark sleeps left 'running' by a crashed process as failed. Only a process
+    that holds the instance lock may do that; read-only commands pass False.
+    """
+
+    def __init__(self, path: str | Path, *, recover_interrupted: bool = True):
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self.db = Database(_connect(self.path), execute_plugins=False)
+        try:
+            applied = migrate(self.db, where=str(self.path))
+        except BaseException:
+            self.db.close()
+            raise
+        if applied:
+            log.info("journal %s: applied migrations %s", self.path, ", ".join(applied))
+        if recover_interrupted:
+            self._fail_interrupted_sleeps()
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def schema_version(self) -> int:
+        return SCHEMA_VERSION
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def append_exchange(self, user_text: str, assistant_text: str, user_tokens: int,
+                        assistant_tokens: int) -> tuple[int, int]:
+        """Store a user turn and the reply to it, both or neither. Returns their ids."""
+        now = utc_now()
+        with self._lock, self.db.atomic():
+            ids = tuple(
+                self.db.execute("INSERT INTO messages (role, text, tokens, created) VALUES (?, ?, ?, ?)",
+                                [role, text, int(tokens), now]).lastrowid
+                for role, text, tokens in (("user", user_text, user_tokens),
+                                           ("assistant", assistant_text, assistant_tokens)))
+        return ids  # type: ignore[return-value]
+
+    def unslept_messages(self) -> list[Message]:
+        """Today: every message no sleep has consolidated yet, oldest first."""
+        return self._messages("WHERE sleep_id IS NULL ORDER BY id")
+
+    def messages(self, limit: int | None = None, offset: int = 0) -> list[Message]:
+        """All messages, oldest first; `limit`/`offset` page through them."""
+        return self._messages("ORDER BY id LIMIT ? OFFSET ?", [-1 if limit is None else limit, offset])
+
+    def message_count(self) -> int:
+        with self._lock:
+            return self.db.execute("SELECT count(*) FROM messages").fetchone()[0]
+
+    def search(self, query: str, limit: int = 50) -> list[SearchHit]:
+        """Full-text search, best matches first. Any user text is a safe query."""
+        match = fts_query(query)
+        if not match:
+            return []
+        sql = """
+            SELECT m.id, m.role, m.text, m.tokens, m.created, m.sleep_id,
+                   snippet(messages_fts, 0, '[', ']', '…', 12) AS snippet, messages_fts.rank AS rank
+            FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
+            WHERE messages_fts MATCH ? ORDER BY messages_fts.rank LIMIT ?
+        """
+        with self._lock:
+            return [SearchHit(**row) for row in self.db.query(sql, [match, limit])]
+
+    def _messages(self, where: str, params: Iterable[Any] = ()) -> list[Message]:
+        sql = f"SELECT id, role, text, tokens, created, sleep_id FROM messages {where}"
+        with self._lock:
+            return [Message(**row) for row in self.db.query(sql, list(params))]
+
+    # -- sleeps -----------------------------------------------------------------------------
+
+    def begin_sleep(self, passes: int, kind: str = "manual") -> int:
+        """Record that a sleep started; returns its id for finish_sleep / fail_sleep."""
+        if kind not in SLEEP_KINDS:
+            raise ValueError(f"sleep kind must be one of {SLEEP_KINDS}, got {kind!r}")
+        with self._lock, self.db.atomic():
+            return self.db.execute("INSERT INTO sleeps (started, passes, kind) VALUES (?, ?, ?)",
+                                   [utc_now(), int(passes), kind]).lastrowid
+
+    def finish_sleep(self, sleep_id: int, message_ids: Iterable[int], tokens: int, duration: float,
+                     snapshot: str | None) -> None:
+        """Mark the consolidated messages slept and the sleep done, in one transaction."""
+        ids = list(message_ids)
+        with self._lock, self.db.atomic():
+            self._require_running(sleep_id)
+            marked = 0
+            for start in range(0, len(ids), 500):  # stay below SQLite's bound-parameter limit
+                chunk = ids[start:start + 500]
+                marked += self.db.execute(
+                    f"UPDATE messages SET sleep_id = ? WHERE sleep_id IS NULL AND id IN "
+                    f"({', '.join('?' * len(chunk))})", [sleep_id, *chunk]).rowcount
+            if marked != len(set(ids)):
+                raise ValueError(f"sleep {sleep_id}: {len(set(ids)) - marked} of the messages are "
+                                 "missing or already slept")
+            self.db.execute("UPDATE sleeps SET status = 'done', finished = ?, tokens = ?, duration_s = ?, "
+                            "snapshot = ? WHERE id = ?",
+                            [utc_now(), int(tokens), float(duration), snapshot, sleep_id])
+
+    def fail_sleep(self, sleep_id: int, reason: str, *,
+                   status: Literal["failed", "cancelled"] = "failed") -> None:
+        """Record that a sleep ended without consolidating; its messages stay in today."""
+        if status not in ("failed", "cancelled"):
+            raise ValueError(f"status must be 'failed' or 'cancelled', got {status!r}")
+        with self._lock, self.db.atomic():
+            self._require_running(sleep_id)
+            self.db.execute("UPDATE sleeps SET status = ?, error = ?, finished = ? WHERE id = ?",
+                            [status, reason, utc_now(), sleep_id])
+
+    def sleeps(self) -> list[Sleep]:
+        """Every sleep, oldest first."""
+        return self._sleeps("ORDER BY s.id")
+
+    def last_sleep(self, *, include_failed: bool = False) -> Sleep | None:
+        """The most recent finished sleep (or the most recent of any status)."""
+        where = "" if include_failed else "WHERE s.status = 'done'"
+        found = self._sleeps(f"{where} ORDER BY s.id DESC LIMIT 1")
+        return found[0] if found else None
+
+    def _sleeps(self, tail: str) -> list[Sleep]:
+        sql = f"""
+            SELECT s.*, (SELECT count(*) FROM messages m WHERE m.sleep_id = s.id) AS n_messages
+            FROM sleeps s {tail}
+        """
+        with self._lock:
+            return [Sleep(**row) for row in self.db.query(sql)]
+
+    def _require_running(self, sleep_id: int) -> None:
+        row = self.db.execute("SELECT status FROM sleeps WHERE id = ?", [sleep_id]).fetchone()
+        if row is None or row[0] != "running":
+            raise ValueError(f"sleep {sleep_id} is {'unknown' if row is None else row[0]}, not running")
+
+    def _fail_interrupted_sleeps(self) -> None:
+        with self._lock, self.db.atomic():
+            n = self.db.execute("UPDATE sleeps SET status = 'failed', error = ?, finished = ? "
+                                "WHERE status = 'running'", [INTERRUPTED, utc_now()]).rowcount
+        if n:
+            log.warning("journal %s: %d interrupted sleep(s) marked failed; their messages stay in today",
+                        self.path, n)
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self.db.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+        return default if row is None else row[0]
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self._lock, self.db.atomic():
+            self.db.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
+                            "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, str(value)])
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export(self, fmt: Literal["md", "json"]) -> str:
+        """The whole journal as Markdown (to read) or JSON (to keep; round-trips every field)."""
+        if fmt == "json":
+            return json.dumps({
+                "format": "dreamchat-journal",
+                "schema_version": SCHEMA_VERSION,
+                "exported": utc_now(),
+                "messages": [dataclasses.asdict(m) for m in self.messages()],
+                "sleeps": [dataclasses.asdict(s) for s in self.sleeps()],
+            }, ensure_ascii=False, indent=1)
+        if fmt == "md":
+            return _markdown(self.messages(), self.sleeps())
+        raise ValueError(f"export format must be 'md' or 'json', got {fmt!r}")
+
+
+def _markdown(messages: list[Message], sleeps: list[Sleep]) -> str:
+    """Days as headings, turns as paragraphs, each finished sleep where it happened."""
+    events: list[tuple[str, str]] = [(m.created, _md_message(m)) for m in messages]
+    events += [(s.finished, _md_sleep(s)) for s in sleeps if s.status == "done" and s.finished]
+    events.sort(key=lambda e: e[0])
+    lines, day = ["# dreamchat journal", ""], None
+    for when, text in events:
+        if when[:10] != day:
+            day = when[:10]
+            lines += [f"## {day}", ""]
+        lines += [text, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md_message(m: Message) -> str:
+    who = {"user": "You", "assistant": "Assistant", "system": "System"}[m.role]
+    return f"**{who}** ({m.created[11:16]} UTC): {m.text}"
+
+
+def _md_sleep(s: Sleep) -> str:
+    return (f"*— {s.kind} sleep at {s.finished[11:16]} UTC: {s.n_messages} messages, "
+            f"{s.passes} passes, {s.tokens} tokens, {s.duration_s:.1f} s —*")

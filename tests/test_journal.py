@@ -1,0 +1,214 @@
+import json
+import os
+import stat
+import threading
+
+import pytest
+
+from dreamchat.errors import JournalError
+from dreamchat.storage.journal import INTERRUPTED, Journal, Message, Sleep, fts_query
+
+
+@pytest.fixture
+def journal(tmp_path):
+    with Journal(tmp_path / "dreamchat.db") as j:
+        yield j
+
+
+def test_fresh_journal_is_private_and_in_wal_mode(tmp_path):
+    path = tmp_path / "dreamchat.db"
+    with Journal(path) as j:
+        j.append_exchange("hi", "hello", 3, 4)
+        assert j.db.journal_mode == "wal"
+        assert j.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        side_files = [p for p in tmp_path.iterdir() if p.name != "dreamchat.db"]
+        assert {p.name for p in side_files} == {"dreamchat.db-wal", "dreamchat.db-shm"}
+        for p in [path, *side_files]:
+            assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p.name
+
+
+def test_append_exchange_and_unslept(journal):
+    ids = journal.append_exchange("My cat is called Pickle.", "Nice name!", 12, 5)
+    assert ids[1] == ids[0] + 1
+    msgs = journal.unslept_messages()
+    assert [(m.role, m.text, m.tokens, m.sleep_id) for m in msgs] == [
+        ("user", "My cat is called Pickle.", 12, None), ("assistant", "Nice name!", 5, None)]
+    assert msgs[0].created.endswith("+00:00") and msgs[0].created[10] == "T"
+    assert journal.message_count() == 2
+
+
+def test_append_exchange_is_one_transaction(journal, monkeypatch):
+    journal.append_exchange("a", "b", 1, 1)
+    with pytest.raises(Exception):
+        journal.append_exchange("user turn", None, 1, 1)  # NOT NULL fails on the second insert
+    assert [m.text for m in journal.messages()] == ["a", "b"]  # the user turn was rolled back too
+
+
+def test_messages_paging(journal):
+    for i in range(5):
+        journal.append_exchange(f"q{i}", f"a{i}", 1, 1)
+    assert [m.text for m in journal.messages(limit=3)] == ["q0", "a0", "q1"]
+    assert [m.text for m in journal.messages(limit=2, offset=8)] == ["q4", "a4"]
+    assert len(journal.messages()) == 10
+
+
+def test_sleep_lifecycle(journal):
+    journal.append_exchange("one", "two", 2, 3)
+    sleep_id = journal.begin_sleep(passes=2, kind="night")
+    journal.append_exchange("after", "sleep started", 1, 1)  # chatting on while it sleeps
+    first_ids = [m.id for m in journal.unslept_messages()[:2]]
+    journal.finish_sleep(sleep_id, first_ids, tokens=5, duration=1.5, snapshot="night-0001.safetensors")
+    assert [m.text for m in journal.unslept_messages()] == ["after", "sleep started"]
+    (sleep,) = journal.sleeps()
+    assert sleep == Sleep(id=sleep_id, started=sleep.started, finished=sleep.finished, passes=2,
+                          tokens=5, duration_s=1.5, snapshot="night-0001.safetensors", status="done",
+                          kind="night", error=None, n_messages=2)
+    assert sleep.finished >= sleep.started
+    assert journal.last_sleep() == sleep
+    assert [m.sleep_id for m in journal.messages()] == [sleep_id, sleep_id, None, None]
+
+
+def test_finish_sleep_is_atomic_and_checks_ids(journal):
+    a, b = journal.append_exchange("one", "two", 1, 1)
+    sleep_id = journal.begin_sleep(2)
+    with pytest.raises(ValueError, match="missing or already slept"):
+        journal.finish_sleep(sleep_id, [a, b, 999], 2, 1.0, "x")
+    assert len(journal.unslept_messages()) == 2  # nothing marked
+    assert journal.sleeps()[0].status == "running"
+    journal.finish_sleep(sleep_id, [a, b], 2, 1.0, "x")
+    with pytest.raises(ValueError, match="not running"):
+        journal.finish_sleep(sleep_id, [], 0, 0.0, None)
+
+
+def test_fail_and_cancel_keep_messages_in_today(journal):
+    journal.append_exchange("one", "two", 1, 1)
+    s1 = journal.begin_sleep(2, kind="manual")
+    journal.fail_sleep(s1, "out of memory")
+    s2 = journal.begin_sleep(2, kind="nap")
+    journal.fail_sleep(s2, "user pressed Escape", status="cancelled")
+    assert [(s.status, s.error, s.kind) for s in journal.sleeps()] == [
+        ("failed", "out of memory", "manual"), ("cancelled", "user pressed Escape", "nap")]
+    assert len(journal.unslept_messages()) == 2
+    assert journal.last_sleep() is None
+    assert journal.last_sleep(include_failed=True).id == s2
+    with pytest.raises(ValueError):
+        journal.begin_sleep(2, kind="siesta")
+
+
+def test_interrupted_sleep_is_marked_failed_at_next_open(tmp_path):
+    path = tmp_path / "dreamchat.db"
+    with Journal(path) as j:
+        j.append_exchange("one", "two", 1, 1)
+        sleep_id = j.begin_sleep(2)  # the process "crashes" here
+    with Journal(path, recover_interrupted=False) as reader:  # e.g. `dreamchat history`
+        assert reader.sleeps()[0].status == "running"
+    with Journal(path) as j:
+        (sleep,) = j.sleeps()
+        assert (sleep.id, sleep.status, sleep.error) == (sleep_id, "failed", INTERRUPTED)
+        assert len(j.unslept_messages()) == 2
+
+
+@pytest.mark.parametrize("query", ['pickle\'s "cat', "AND", "NOT OR (", '"', "*", "cat:", "NEAR(a b)",
+                                   "-x", "^start", "{col}", "a'b", "   "])
+def test_search_survives_any_user_text(journal, query):
+    journal.append_exchange("My cat Pickle's bowl", "The AND gate", 1, 1)
+    assert isinstance(journal.search(query), list)
+
+
+def test_search_ranks_and_snippets(journal):
+    journal.append_exchange("I have two cats and a dog", "Cats are lovely.", 1, 1)
+    journal.append_exchange("The weather is nice", "Indeed, sunny all day.", 1, 1)
+    journal.append_exchange("My cat's name is Pickle", "Pickle the cat, noted.", 1, 1)
+    hits = journal.search("cat")  # porter stemming: "cats" matches too
+    assert {h.text for h in hits} == {"I have two cats and a dog", "Cats are lovely.",
+                                      "My cat's name is Pickle", "Pickle the cat, noted."}
+    assert [h.rank for h in hits] == sorted(h.rank for h in hits)
+    assert all("[" in h.snippet and "]" in h.snippet for h in hits)
+    hits = journal.search("pickle's")
+    assert hits and all("Pickle" in h.text for h in hits)
+    assert journal.search("pickle cat", limit=1)[0].text in {"My cat's name is Pickle",
+                                                             "Pickle the cat, noted."}
+    assert journal.search("weather sunny") == []  # every word must appear in the same message
+    assert journal.search("") == []
+
+
+def test_fts_query_quotes_every_term():
+    assert fts_query('pickle\'s "cat') == '"pickle" "s" "cat"'
+    assert fts_query("NOT near(é_1)") == '"NOT" "near" "é_1"'
+    assert fts_query("  ") == ""
+
+
+def test_export_json_round_trips(journal):
+    journal.append_exchange("hé \"quoted\"\nline", "ok", 3, 1)
+    sleep_id = journal.begin_sleep(3, kind="night")
+    journal.finish_sleep(sleep_id, [m.id for m in journal.unslept_messages()], 4, 2.0, "night-0001")
+    journal.append_exchange("later", "yes", 1, 1)
+    data = json.loads(journal.export("json"))
+    assert data["format"] == "dreamchat-journal"
+    assert [Message(**m) for m in data["messages"]] == journal.messages()
+    assert [Sleep(**s) for s in data["sleeps"]] == journal.sleeps()
+
+
+def test_export_markdown(journal):
+    journal.append_exchange("What is 2+2?", "4.", 1, 1)
+    sleep_id = journal.begin_sleep(2, kind="night")
+    journal.finish_sleep(sleep_id, [m.id for m in journal.unslept_messages()], 2, 0.5, "n1")
+    text = journal.export("md")
+    day = journal.messages()[0].created[:10]
+    assert text.startswith("# dreamchat journal\n\n## " + day)
+    assert "**You**" in text and "What is 2+2?" in text and "**Assistant**" in text
+    assert "night sleep" in text and "2 messages" in text
+    with pytest.raises(ValueError):
+        journal.export("csv")
+
+
+def test_settings(journal):
+    assert journal.get_setting("k") is None and journal.get_setting("k", "d") == "d"
+    journal.set_setting("k", "1")
+    journal.set_setting("k", "2")
+    assert journal.get_setting("k") == "2"
+
+
+def test_corrupt_file_is_reported_and_left_untouched(tmp_path):
+    path = tmp_path / "dreamchat.db"
+    garbage = b"this is not a database at all\n" * 200
+    path.write_bytes(garbage)
+    with pytest.raises(JournalError) as err:
+        Journal(path)
+    msg = str(err.value)
+    assert str(path) in msg and "untouched" in msg and "\n" not in msg
+    assert path.read_bytes() == garbage
+    assert [p.name for p in tmp_path.iterdir()] == ["dreamchat.db"]
+
+
+def test_truncated_database_is_reported(tmp_path):
+    path = tmp_path / "dreamchat.db"
+    with Journal(path) as j:
+        for i in range(300):
+            j.append_exchange(f"message number {i} " * 20, "reply " * 30, 1, 1)
+        j.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(JournalError, match="untouched"):
+        Journal(path)
+    assert len(path.read_bytes()) == len(data) // 2
+
+
+def test_missing_folder_is_reported(tmp_path):
+    with pytest.raises(JournalError, match="pass --home"):
+        Journal(tmp_path / "no" / "such" / "dreamchat.db")
+
+
+def test_usable_from_a_worker_thread(journal):
+    errors = []
+
+    def work():
+        try:
+            journal.append_exchange("from a thread", "ok", 1, 1)
+        except Exception as exc:  # pragma: no cover - the assertion below reports it
+            errors.append(exc)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert not errors and journal.messages()[0].text == "from a thread"
