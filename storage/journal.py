@@ -29,7 +29,7 @@ from sqlite_utils import Database
 
 from dreamchat.errors import JournalError
 from dreamchat.paths import PRIVATE_FILE_MODE, private_umask
-from dreamchat.storage.migrations import SCHEMA_VERSION, migrate
+from dreamchat.storage.migrations import SCHEMA_VERSION, check_not_newer, migrate
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +80,22 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{word}"' for word in re.findall(r"\w+", text))
 
 
+def _process_alive(pid: int | None) -> bool:
+    """Whether a process with this pid exists (a reused pid errs on the side of "alive";
+    begin_sleep cleans up such a row later)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def _connect(path: Path) -> sqlite3.Connection:
-    """Open (creating privately) and validate the SQLite file; turn on WAL. Never alters a bad file."""
+    """Open (creating it privately) and validate the SQLite file. Never alters a bad file."""
     try:
         with private_umask():  # the -wal and -shm files SQLite creates are private too
             os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE))
@@ -93,7 +107,6 @@ def _connect(path: Path) -> sqlite3.Connection:
                 problem = conn.execute("PRAGMA quick_check").fetchone()[0]
                 if problem != "ok":
                     raise sqlite3.DatabaseError(problem)
-                conn.execute("PRAGMA journal_mode=WAL").fetchone()
             except BaseException:
                 conn.close()
                 raise
@@ -113,8 +126,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 class Journal:
     """All turns and sleeps of one home.
 
-    recover_interrupted: mark sleeps left 'running' by a crashed process as failed. Only a process
-    that holds the instance lock may do that; read-only commands pass False.
+    recover_interrupted: at open, mark sleeps left 'running' by a process that no longer exists as
+    failed (a sleep still running in a live process, e.g. the TUI while `dreamchat history` reads,
+    is left alone).
     """
 
     def __init__(self, path: str | Path, *, recover_interrupted: bool = True):
@@ -122,7 +136,14 @@ class Journal:
         self._lock = threading.RLock()
         self.db = Database(_connect(self.path), execute_plugins=False)
         try:
+            check_not_newer(self.db, where=str(self.path))  # before WAL: a newer file stays as it is
+            with private_umask():
+                self.db.enable_wal()
             applied = migrate(self.db, where=str(self.path))
+        except sqlite3.DatabaseError as err:
+            self.db.close()
+            raise JournalError(f"cannot open the journal {self.path}: {err}; close other dreamchat "
+                               "processes and check the folder's permissions") from err
         except BaseException:
             self.db.close()
             raise
@@ -193,12 +214,16 @@ class Journal:
     # -- sleeps -----------------------------------------------------------------------------
 
     def begin_sleep(self, passes: int, kind: str = "manual") -> int:
-        """Record that a sleep started; returns its id for finish_sleep / fail_sleep."""
+        """Record that a sleep started; returns its id for finish_sleep / fail_sleep.
+
+        The caller holds the instance lock, so any other sleep still marked running was interrupted.
+        """
         if kind not in SLEEP_KINDS:
             raise ValueError(f"sleep kind must be one of {SLEEP_KINDS}, got {kind!r}")
         with self._lock, self.db.atomic():
-            return self.db.execute("INSERT INTO sleeps (started, passes, kind) VALUES (?, ?, ?)",
-                                   [utc_now(), int(passes), kind]).lastrowid
+            self._fail_running_sleeps(only_dead=False)
+            return self.db.execute("INSERT INTO sleeps (started, passes, kind, pid) VALUES (?, ?, ?, ?)",
+                                   [utc_now(), int(passes), kind, os.getpid()]).lastrowid
 
     def finish_sleep(self, sleep_id: int, message_ids: Iterable[int], tokens: int, duration: float,
                      snapshot: str | None) -> None:
@@ -219,8 +244,7 @@ class Journal:
                             "snapshot = ? WHERE id = ?",
                             [utc_now(), int(tokens), float(duration), snapshot, sleep_id])
 
-    def fail_sleep(self, sleep_id: int, reason: str, *,
-                   status: Literal["failed", "cancelled"] = "failed") -> None:
+    def fail_sleep(self, sleep_id: int, status: Literal["failed", "cancelled"], reason: str) -> None:
         """Record that a sleep ended without consolidating; its messages stay in today."""
         if status not in ("failed", "cancelled"):
             raise ValueError(f"status must be 'failed' or 'cancelled', got {status!r}")
@@ -241,7 +265,8 @@ class Journal:
 
     def _sleeps(self, tail: str) -> list[Sleep]:
         sql = f"""
-            SELECT s.*, (SELECT count(*) FROM messages m WHERE m.sleep_id = s.id) AS n_messages
+            SELECT s.id, s.started, s.finished, s.passes, s.tokens, s.duration_s, s.snapshot, s.status,
+                   s.kind, s.error, (SELECT count(*) FROM messages m WHERE m.sleep_id = s.id) AS n_messages
             FROM sleeps s {tail}
         """
         with self._lock:
@@ -254,11 +279,18 @@ class Journal:
 
     def _fail_interrupted_sleeps(self) -> None:
         with self._lock, self.db.atomic():
-            n = self.db.execute("UPDATE sleeps SET status = 'failed', error = ?, finished = ? "
-                                "WHERE status = 'running'", [INTERRUPTED, utc_now()]).rowcount
-        if n:
-            log.warning("journal %s: %d interrupted sleep(s) marked failed; their messages stay in today",
-                        self.path, n)
+            self._fail_running_sleeps(only_dead=True)
+
+    def _fail_running_sleeps(self, *, only_dead: bool) -> None:
+        """Mark 'running' sleeps failed; with only_dead, just those whose process has gone."""
+        running = self.db.execute("SELECT id, pid FROM sleeps WHERE status = 'running'").fetchall()
+        stale = [sleep_id for sleep_id, pid in running if not (only_dead and _process_alive(pid))]
+        for sleep_id in stale:
+            self.db.execute("UPDATE sleeps SET status = 'failed', error = ?, finished = ? WHERE id = ?",
+                            [INTERRUPTED, utc_now(), sleep_id])
+        if stale:
+            log.warning("journal %s: interrupted sleep(s) %s marked failed; their messages stay in today",
+                        self.path, ", ".join(map(str, stale)))
 
     # -- settings ---------------------------------------------------------------------------
 

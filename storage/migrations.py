@@ -77,6 +77,13 @@ def m004_settings(db: Database) -> None:
     db.execute("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+@migration
+def m005_sleeps_pid(db: Database) -> None:
+    # The process that runs a sleep, so that opening the journal can tell a sleep that is still
+    # running in another process from one whose process died.
+    db["sleeps"].add_column("pid", int)
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -86,12 +93,9 @@ def applied_migrations(db: Database) -> list[str]:
     return [row["name"] for row in db.query("SELECT name FROM _migrations ORDER BY rowid")]
 
 
-def migrate(db: Database, where: str = "the journal") -> list[str]:
-    """Apply the pending migrations; return their names.
-
-    Raises JournalError when the database was written by a newer dreamchat (it knows migrations
-    this one does not), without changing anything.
-    """
+def check_not_newer(db: Database, where: str = "the journal") -> None:
+    """Raise JournalError, changing nothing, when a newer dreamchat wrote this database: it applied
+    migrations this version does not know, or its schema version is higher."""
     applied = applied_migrations(db)
     known = {fn.__name__ for fn in MIGRATIONS}
     unknown = [name for name in applied if name not in known]
@@ -99,6 +103,12 @@ def migrate(db: Database, where: str = "the journal") -> list[str]:
     if unknown or version > SCHEMA_VERSION:
         raise JournalError(f"{where} was written by a newer dreamchat (schema {max(version, len(applied))}, "
                            f"this one knows {SCHEMA_VERSION}); upgrade dreamchat")
+
+
+def migrate(db: Database, where: str = "the journal") -> list[str]:
+    """Apply the pending migrations; return their names. Refuses a newer journal (check_not_newer)."""
+    check_not_newer(db, where)
+    applied = applied_migrations(db)
     done = []
     with db.atomic():
         db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")

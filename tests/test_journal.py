@@ -1,6 +1,8 @@
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -83,29 +85,59 @@ def test_finish_sleep_is_atomic_and_checks_ids(journal):
 def test_fail_and_cancel_keep_messages_in_today(journal):
     journal.append_exchange("one", "two", 1, 1)
     s1 = journal.begin_sleep(2, kind="manual")
-    journal.fail_sleep(s1, "out of memory")
+    journal.fail_sleep(s1, "failed", "out of memory")
     s2 = journal.begin_sleep(2, kind="nap")
-    journal.fail_sleep(s2, "user pressed Escape", status="cancelled")
-    assert [(s.status, s.error, s.kind) for s in journal.sleeps()] == [
+    journal.fail_sleep(s2, "cancelled", "user pressed Escape")
+    with pytest.raises(ValueError, match="status must be"):
+        journal.fail_sleep(journal.begin_sleep(2), "out of memory", "oops")
+    assert [(s.status, s.error, s.kind) for s in journal.sleeps()[:2]] == [
         ("failed", "out of memory", "manual"), ("cancelled", "user pressed Escape", "nap")]
     assert len(journal.unslept_messages()) == 2
     assert journal.last_sleep() is None
-    assert journal.last_sleep(include_failed=True).id == s2
+    assert journal.last_sleep(include_failed=True).id == s2 + 1
     with pytest.raises(ValueError):
         journal.begin_sleep(2, kind="siesta")
 
 
+CRASHING_SLEEPER = """
+import os, sys
+from dreamchat.storage.journal import Journal
+j = Journal(sys.argv[1])
+j.append_exchange("one", "two", 1, 1)
+print(j.begin_sleep(2), flush=True)
+os._exit(9)  # dies in the middle of the sleep
+"""
+
+
 def test_interrupted_sleep_is_marked_failed_at_next_open(tmp_path):
     path = tmp_path / "dreamchat.db"
-    with Journal(path) as j:
-        j.append_exchange("one", "two", 1, 1)
-        sleep_id = j.begin_sleep(2)  # the process "crashes" here
-    with Journal(path, recover_interrupted=False) as reader:  # e.g. `dreamchat history`
+    out = subprocess.run([sys.executable, "-c", CRASHING_SLEEPER, str(path)], capture_output=True,
+                         text=True, timeout=60)
+    sleep_id = int(out.stdout)
+    with Journal(path, recover_interrupted=False) as reader:
         assert reader.sleeps()[0].status == "running"
     with Journal(path) as j:
         (sleep,) = j.sleeps()
         assert (sleep.id, sleep.status, sleep.error) == (sleep_id, "failed", INTERRUPTED)
         assert len(j.unslept_messages()) == 2
+
+
+def test_a_sleep_running_in_a_live_process_is_left_alone(tmp_path):
+    path = tmp_path / "dreamchat.db"
+    with Journal(path) as sleeper:  # e.g. the TUI, sleeping
+        sleeper.append_exchange("one", "two", 1, 1)
+        sleep_id = sleeper.begin_sleep(2)
+        with Journal(path) as reader:  # e.g. `dreamchat history` meanwhile
+            assert reader.sleeps()[0].status == "running"
+        sleeper.finish_sleep(sleep_id, [m.id for m in sleeper.unslept_messages()], 2, 1.0, None)
+        assert sleeper.last_sleep().id == sleep_id
+
+
+def test_begin_sleep_fails_any_sleep_still_marked_running(journal):
+    stale = journal.begin_sleep(2)  # the lock holder starts a new sleep: the old one cannot be running
+    fresh = journal.begin_sleep(2)
+    assert [(s.id, s.status, s.error) for s in journal.sleeps()] == [
+        (stale, "failed", INTERRUPTED), (fresh, "running", None)]
 
 
 @pytest.mark.parametrize("query", ['pickle\'s "cat', "AND", "NOT OR (", '"', "*", "cat:", "NEAR(a b)",

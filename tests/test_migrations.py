@@ -53,6 +53,12 @@ def test_m004_settings():
         db.execute("INSERT INTO settings VALUES ('a', 'c')")
 
 
+def test_m005_sleeps_pid():
+    db = db_after(mig.m001_sleeps, mig.m005_sleeps_pid)
+    db.execute("INSERT INTO sleeps (started, passes, pid) VALUES ('t', 2, 1234)")
+    assert db.execute("SELECT pid FROM sleeps").fetchone() == (1234,)
+
+
 def test_migrations_are_named_in_order_and_all_tested():
     names = [fn.__name__ for fn in mig.MIGRATIONS]
     assert names == sorted(names) and len(set(names)) == len(names) == mig.SCHEMA_VERSION
@@ -75,7 +81,7 @@ def test_partially_migrated_database_runs_only_the_rest(tmp_path, monkeypatch):
     assert mig.migrate(Database(path, execute_plugins=False)) == ["m001_sleeps", "m002_messages"]
     monkeypatch.undo()
     with Journal(path) as j:  # the old file upgrades on open
-        assert mig.applied_migrations(j.db)[2:] == ["m003_messages_fts", "m004_settings"]
+        assert mig.applied_migrations(j.db)[2:] == [fn.__name__ for fn in mig.MIGRATIONS[2:]]
         j.append_exchange("searchable", "yes", 1, 1)
         assert j.search("searchable")
 
