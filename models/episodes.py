@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 from dreamchat.models import lexicon as L
 from dreamchat.models.phrasings import (ACKS, CATEGORIES, GENERIC_UPDATES, GREETINGS, JOINERS,
@@ -322,6 +322,17 @@ def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 
         rng = random.Random(f"dreamchat-episodes/{split}/{seed}/{nights}/{lo}-{hi}/{i}")
         episodes.append(make_episode(rng, split, nights, (lo, hi)))
     return episodes
+
+
+def unrelated_days(n: int, *, split: str = "test", seed: int = 0, avoid: Iterable[str] = ()) -> list[list[dict]]:
+    """`n` days of unrelated conversation (small talk, facts about other people), e.g. to put
+    nights between the facts and the questions of a hand-written conversation. Values in `avoid`
+    (and anything containing them) are never used."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    b = _Builder(random.Random(f"dreamchat-unrelated/{split}/{seed}/{n}"), split)
+    b.used_values.update(avoid)
+    return [b.filler_day() for _ in range(n)]
 
 
 def natural_conversations() -> list[Episode]:
