@@ -48,7 +48,7 @@ class Message:
     role: str  # "user" | "assistant" | "system"
     text: str
     tokens: int  # backbone tokens of the chat-formatted turn
-    created: str  # ISO-8601 UTC
+    created: datetime  # aware, UTC (stored as ISO-8601 text)
     sleep_id: int | None  # None = not yet consolidated: part of today
 
 
@@ -61,8 +61,8 @@ class SearchHit(Message):
 @dataclass(frozen=True)
 class Sleep:
     id: int
-    started: str
-    finished: str | None
+    started: datetime  # aware, UTC
+    finished: datetime | None  # None while running
     passes: int
     tokens: int
     duration_s: float | None
@@ -204,12 +204,12 @@ class Journal:
             WHERE messages_fts MATCH ? ORDER BY messages_fts.rank LIMIT ?
         """
         with self._lock:
-            return [SearchHit(*row) for row in self.db.execute(sql, [match, limit]).fetchall()]
+            return [SearchHit(*_with_times(row, 4)) for row in self.db.execute(sql, [match, limit]).fetchall()]
 
     def _messages(self, where: str, params: Iterable[Any] = ()) -> list[Message]:
         sql = f"SELECT id, role, text, tokens, created, sleep_id FROM messages {where}"
         with self._lock:  # plain execute + positional fields: 10x faster than dict rows on big days
-            return [Message(*row) for row in self.db.execute(sql, list(params)).fetchall()]
+            return [Message(*_with_times(row, 4)) for row in self.db.execute(sql, list(params)).fetchall()]
 
     # -- sleeps -----------------------------------------------------------------------------
 
@@ -270,7 +270,7 @@ class Journal:
             FROM sleeps s {tail}
         """
         with self._lock:
-            return [Sleep(*row) for row in self.db.execute(sql).fetchall()]
+            return [Sleep(*_with_times(row, 1, 2)) for row in self.db.execute(sql).fetchall()]
 
     def _require_running(self, sleep_id: int) -> None:
         row = self.db.execute("SELECT status FROM sleeps WHERE id = ?", [sleep_id]).fetchone()
@@ -321,20 +321,29 @@ class Journal:
         raise ValueError(f"export format must be 'md' or 'json', got {fmt!r}")
 
 
+def _with_times(row: tuple, *columns: int) -> list:
+    """A database row with its ISO-8601 text columns parsed to datetimes."""
+    values = list(row)
+    for i in columns:
+        values[i] = None if values[i] is None else datetime.fromisoformat(values[i])
+    return values
+
+
 def _as_dict(row: Message | Sleep) -> dict[str, Any]:
-    """Shallow dataclasses.asdict (which deep-copies and is slow on a whole journal)."""
-    return {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+    """dataclasses.asdict, shallow (asdict deep-copies: slow on a whole journal), times as ISO-8601."""
+    values = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 def _markdown(messages: list[Message], sleeps: list[Sleep]) -> str:
-    """Days as headings, turns as paragraphs, each finished sleep where it happened."""
-    events: list[tuple[str, str]] = [(m.created, _md_message(m)) for m in messages]
+    """Days as headings, turns as paragraphs, each finished sleep where it happened; local time."""
+    events: list[tuple[datetime, str]] = [(m.created, _md_message(m)) for m in messages]
     events += [(s.finished, _md_sleep(s)) for s in sleeps if s.status == "done" and s.finished]
     events.sort(key=lambda e: e[0])
     lines, day = ["# dreamchat journal", ""], None
     for when, text in events:
-        if when[:10] != day:
-            day = when[:10]
+        if f"{when.astimezone():%Y-%m-%d}" != day:
+            day = f"{when.astimezone():%Y-%m-%d}"
             lines += [f"## {day}", ""]
         lines += [text, ""]
     return "\n".join(lines).rstrip() + "\n"
@@ -342,9 +351,9 @@ def _markdown(messages: list[Message], sleeps: list[Sleep]) -> str:
 
 def _md_message(m: Message) -> str:
     who = {"user": "You", "assistant": "Assistant", "system": "System"}[m.role]
-    return f"**{who}** ({m.created[11:16]} UTC): {m.text}"
+    return f"**{who}** ({m.created.astimezone():%H:%M}): {m.text}"
 
 
 def _md_sleep(s: Sleep) -> str:
-    return (f"*— {s.kind} sleep at {s.finished[11:16]} UTC: {s.n_messages} messages, "
+    return (f"*— {s.kind} sleep at {s.finished.astimezone():%H:%M}: {s.n_messages} messages, "
             f"{s.passes} passes, {s.tokens} tokens, {s.duration_s:.1f} s —*")

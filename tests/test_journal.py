@@ -4,6 +4,7 @@ import stat
 import subprocess
 import sys
 import threading
+from datetime import datetime, timezone
 
 import pytest
 
@@ -35,7 +36,10 @@ def test_append_exchange_and_unslept(journal):
     msgs = journal.unslept_messages()
     assert [(m.role, m.text, m.tokens, m.sleep_id) for m in msgs] == [
         ("user", "My cat is called Pickle.", 12, None), ("assistant", "Nice name!", 5, None)]
-    assert msgs[0].created.endswith("+00:00") and msgs[0].created[10] == "T"
+    assert msgs[0].created.tzinfo == timezone.utc
+    assert abs((datetime.now(timezone.utc) - msgs[0].created).total_seconds()) < 60
+    raw = journal.db.execute("SELECT created FROM messages").fetchone()[0]
+    assert raw.endswith("+00:00") and raw[10] == "T"  # stored as ISO-8601 UTC text
     assert journal.message_count() == 2
 
 
@@ -177,8 +181,11 @@ def test_export_json_round_trips(journal):
     journal.append_exchange("later", "yes", 1, 1)
     data = json.loads(journal.export("json"))
     assert data["format"] == "dreamchat-journal"
-    assert [Message(**m) for m in data["messages"]] == journal.messages()
-    assert [Sleep(**s) for s in data["sleeps"]] == journal.sleeps()
+    def parsed(row, *times):
+        return {k: datetime.fromisoformat(v) if k in times and v else v for k, v in row.items()}
+
+    assert [Message(**parsed(m, "created")) for m in data["messages"]] == journal.messages()
+    assert [Sleep(**parsed(s, "started", "finished")) for s in data["sleeps"]] == journal.sleeps()
 
 
 def test_export_markdown(journal):
@@ -186,7 +193,7 @@ def test_export_markdown(journal):
     sleep_id = journal.begin_sleep(2, kind="night")
     journal.finish_sleep(sleep_id, [m.id for m in journal.unslept_messages()], 2, 0.5, "n1")
     text = journal.export("md")
-    day = journal.messages()[0].created[:10]
+    day = f"{journal.messages()[0].created.astimezone():%Y-%m-%d}"
     assert text.startswith("# dreamchat journal\n\n## " + day)
     assert "**You**" in text and "What is 2+2?" in text and "**Assistant**" in text
     assert "night sleep" in text and "2 messages" in text
