@@ -121,12 +121,14 @@ class Config:
     def with_setting(self, key: str, value: str) -> "Config":
         """A copy with one setting changed from its text form, as typed after `/set`.
 
-        `tui.bindings.ACTION KEY` sets one key binding. Raises ConfigError naming the key and the
-        allowed values.
+        `tui.bindings.ACTION KEY` sets one key binding (an empty KEY drops the override). Raises
+        ConfigError naming the key and the allowed values.
         """
         parts = key.strip().split(".")
         if len(parts) == 3 and parts[:2] == ["tui", "bindings"]:
             bindings = {**self.tui.bindings, parts[2]: value.strip()}
+            if not value.strip():
+                del bindings[parts[2]]
             return dataclasses.replace(self, tui=dataclasses.replace(self.tui, bindings=bindings))
         section, name = _resolve_key(key)
         owner = getattr(self, section) if section else self
@@ -226,9 +228,9 @@ def _check(key: str, value: Any, spec: _Spec) -> Any:
     def bad(problem: str) -> ConfigError:
         return ConfigError(f"{key} = {value!r} {problem}; {_allowed(spec) or 'use ' + _type_name(base)}")
 
+    if optional and (value is None or value == ""):
+        return None  # TOML has no null: an empty string means "not set"
     if value is None:
-        if optional:
-            return None
         raise bad("must be set")
     if base is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -250,7 +252,7 @@ def _check(key: str, value: Any, spec: _Spec) -> Any:
         if meta["time"] and not _TIME.match(value):
             raise bad("is not a time")
     else:  # dict[str, str]
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
             raise bad("is not a table of \"name\" = \"text\" pairs")
         value = dict(value)
     if meta["range"]:
@@ -283,7 +285,7 @@ def _parse_text(key: str, text: str, hint: Any) -> Any:
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
             text = text[1:-1]  # /set system_prompt "Be brief." -> Be brief.
         return text
-    raise ConfigError(f"{key} cannot be set as text; edit config.toml instead")
+    raise ConfigError(f"{key} is a table: set one entry with `{key}.NAME VALUE`, or edit config.toml")
 
 
 def _build(cls: type, table: dict, where: str) -> Any:

@@ -55,6 +55,7 @@ quit = "ctrl+q"
     assert config.sleep.night_start == "23:30"
     assert config.tui.bindings == {"quit": "ctrl+q"}
     assert config.sampling.top_p == 0.9  # untouched keys keep their defaults
+    assert load_config(write(tmp_path, '[model]\npath = ""\n')).model.path is None  # "" = not set
 
 
 def test_toml_syntax_error_names_file_and_line(tmp_path):
@@ -94,6 +95,7 @@ def test_unknown_section_and_unknown_top_level_key(tmp_path):
     ("[model]\nn_ctx = 10", "model.n_ctx", "from 256"),
     ("[model]\ngpu_layers = -2", "model.gpu_layers", "from -1"),
     ("[tui.bindings]\nquit = 3", "tui.bindings", "pairs"),
+    ("[tui.bindings]\nquit = \"\"", "tui.bindings", "pairs"),
     ("sampling = 3", "sampling", "must be a section"),
 ])
 def test_bad_values_name_key_value_and_range(tmp_path, text, key, fragment):
@@ -114,6 +116,7 @@ def test_with_setting_parses_and_validates():
     assert config.with_setting("system_prompt", '"Talk like a pirate."').system_prompt == "Talk like a pirate."
     assert config.with_setting("sleep.on_morning", "never").sleep.on_morning == "never"
     assert config.with_setting("tui.bindings.quit", "ctrl+x").tui.bindings == {"quit": "ctrl+x"}
+    assert config.with_setting("tui.bindings.quit", "ctrl+x").with_setting("tui.bindings.quit", "") == config
     assert config.with_setting("model.path", "/m/x.gguf").get("model.path") == "/m/x.gguf"
 
 
@@ -123,6 +126,7 @@ def test_with_setting_parses_and_validates():
     ("sampling.top_k", "1.5", "needs a whole number"),
     ("sleep.on_morning", "maybe", "ask, auto, never"),
     ("temprature", "0.1", "did you mean 'sampling.temperature'"),
+    ("tui.bindings", "x", "tui.bindings.NAME VALUE"),
 ])
 def test_with_setting_rejects(key, value, fragment):
     with pytest.raises(ConfigError, match=fragment):
