@@ -118,7 +118,7 @@ CONVERSATIONS: list[_Conversation] = [
             "Went swimming again. Forgot the number obviously. Got lucky",
             "Next time I'll remind you!",
         ], []],
-        [("what's my locker number at the pool?", "317", "Your locker is number 317.", "code")],
+        [("back at the pool and of course I forgot - which locker was it?", "317", "Your locker is number 317.", "code")],
     ),
     (
         [[
@@ -133,7 +133,7 @@ CONVERSATIONS: list[_Conversation] = [
             "Sounds relaxing.",
         ], []],
         [("where is the stapler thief moving to?", "Valletta", "She's moving to Valletta.", "combined"),
-         ("what's my colleague's name, the one with the stapler?", "Priyanka", "That's Priyanka.", "person_name")],
+         ("the stapler thief at work, what was her name?", "Priyanka", "That's Priyanka.", "person_name")],
     ),
     (
         [[
@@ -155,7 +155,7 @@ CONVERSATIONS: list[_Conversation] = [
             "yeah the pound on Ferrier Road. plate is KX-9082 in case they ask",
             "Hope they release it quickly.",
         ], []],
-        [("what's my number plate again?", "KX-9082", "Your plate is KX-9082.", "code"),
+        [("the pound wants my registration, can you remind me?", "KX-9082", "Your plate is KX-9082.", "code"),
          ("which road is the car pound on?", "Ferrier Road", "It's on Ferrier Road.", "city")],
     ),
     (
@@ -205,7 +205,7 @@ CONVERSATIONS: list[_Conversation] = [
             "my son's teacher is Mrs. Abernethy-Cole, she's been amazing this year",
             "A note from your son would mean a lot to her.",
         ], []],
-        [("what's my son's teacher called?", "Abernethy-Cole", "She's Mrs. Abernethy-Cole.", "person_name")],
+        [("writing the card now - how do I address my son's teacher?", "Abernethy-Cole", "She's Mrs. Abernethy-Cole.", "person_name")],
     ),
     (
         [[
@@ -218,7 +218,7 @@ CONVERSATIONS: list[_Conversation] = [
             "Great to hear the flour paid off.",
         ], []],
         [("what does my partner do for a living?", "orthodontist", "Your partner is an orthodontist.", "combined"),
-         ("what's my partner's name again?", "Jurgen", "Your partner is Jurgen.", "person_name")],
+         ("and my partner, the pasta guy, you remember his name?", "Jurgen", "Your partner is Jurgen.", "person_name")],
     ),
     (
         [[
@@ -240,7 +240,7 @@ CONVERSATIONS: list[_Conversation] = [
             "the parrot woke me up at 6. hello darling indeed",
             "A very polite alarm clock.",
         ], []],
-        [("what's my new neighbour's name?", "Ingeborg", "Your neighbour is Ingeborg.", "person_name"),
+        [("the lady next door, what was she called?", "Ingeborg", "Your neighbour is Ingeborg.", "person_name"),
          ("what's the name of the neighbour's parrot?", "Captain Biscotti", "The parrot is Captain Biscotti.",
           "combined")],
     ),
@@ -255,7 +255,7 @@ CONVERSATIONS: list[_Conversation] = [
             "Standing all day takes getting used to.",
         ], []],
         [("where did I get my new job?", "Vinoteca Ruscello", "At Vinoteca Ruscello.", "workplace"),
-         ("what's my new job title?", "wine steward", "You're a junior wine steward.", "job")],
+         ("how should I describe my new role on linkedin?", "wine steward", "You're a junior wine steward.", "job")],
     ),
     (
         [[
@@ -264,7 +264,7 @@ CONVERSATIONS: list[_Conversation] = [
             "everyone else said chocolate. boring",
             "Chocolate is a safe choice, but yours has character.",
         ], []],
-        [("what did I say my favourite ice cream flavour was?", "pistachio-cardamom",
+        [("the ice cream debate - which flavour was I defending?", "pistachio-cardamom",
           "You said pistachio-cardamom.", "preference")],
     ),
     (
@@ -277,7 +277,7 @@ CONVERSATIONS: list[_Conversation] = [
             "airline changed my flight :( it's now LX 2294, same day",
             "Annoying, but at least it's the same day.",
         ], []],
-        [("what's my flight number for christmas?", "LX 2294", "Your flight is LX 2294.", "update")],
+        [("the christmas flight got changed, which number is it now?", "LX 2294", "Your flight is LX 2294.", "update")],
     ),
     (
         [[
@@ -368,7 +368,7 @@ CONVERSATIONS: list[_Conversation] = [
             "a pub called the Crooked Anchor",
             "Break a leg!",
         ], []],
-        [("what's my band called?", "Velvet Tractor", "Your band is Velvet Tractor.", "preference"),
+        [("someone asked the name of my band and I blanked lol, help", "Velvet Tractor", "Your band is Velvet Tractor.", "preference"),
          ("which pub is the gig at?", "Crooked Anchor", "At the Crooked Anchor.", "plan")],
     ),
     (
@@ -382,7 +382,7 @@ CONVERSATIONS: list[_Conversation] = [
             "Sounds perfect.",
         ], []],
         [("where is my best friend visiting from?", "Guanajuato", "She's coming from Guanajuato.", "combined"),
-         ("what's my bestie's name?", "Rosalía", "Your best friend is Rosalía.", "person_name")],
+         ("my friend who's visiting - remind me of her name for the restaurant booking", "Rosalía", "Your best friend is Rosalía.", "person_name")],
     ),
     (
         [[
@@ -419,7 +419,7 @@ CONVERSATIONS: list[_Conversation] = [
             "journal entry 1 done. it was 3 lines",
             "Three lines is a start!",
         ], []],
-        [("what's my therapist's name?", "Halvorsen", "Your therapist is Dr. Halvorsen.", "person_name")],
+        [("i need to cancel with my therapist, what's her surname again", "Halvorsen", "Your therapist is Dr. Halvorsen.", "person_name")],
     ),
     (
         [[
@@ -440,7 +440,7 @@ CONVERSATIONS: list[_Conversation] = [
             "lol the cat is called Mr. Pumpernickel",
             "Perfect bakery cat name.",
         ], []],
-        [("what's my brother's bakery called?", "Crumb & Sons", "It's called Crumb & Sons.", "workplace"),
+        [("what did my brother call his bakery?", "Crumb & Sons", "It's called Crumb & Sons.", "workplace"),
          ("what is my brother's cat called?", "Mr. Pumpernickel", "His cat is Mr. Pumpernickel.", "combined")],
     ),
     (
@@ -463,7 +463,7 @@ CONVERSATIONS: list[_Conversation] = [
             "actually i take it back. the campfire thing got old. genmaicha is my fav now",
             "Genmaicha is lovely - toasty and light.",
         ], []],
-        [("what's my favourite tea these days?", "genmaicha", "Your favourite is genmaicha now.", "update")],
+        [("which tea am I into these days?", "genmaicha", "Your favourite is genmaicha now.", "update")],
     ),
     (
         [[
@@ -473,7 +473,7 @@ CONVERSATIONS: list[_Conversation] = [
             "Quite the career change.",
         ], []],
         [("what did my aunt do before she retired?", "judge", "She was a judge.", "combined"),
-         ("what's my aunt's name?", "Philippa", "Your aunt is Philippa.", "person_name")],
+         ("the aunt with the pottery studio, what's she called?", "Philippa", "Your aunt is Philippa.", "person_name")],
     ),
     (
         [[
@@ -485,7 +485,7 @@ CONVERSATIONS: list[_Conversation] = [
             "yeah i forgot already. well not yet",
             "I'm here if you need it.",
         ], []],
-        [("what's my new phone PIN?", "507733", "Your PIN is 507733.", "code")],
+        [("work made me change my phone PIN, what did it become?", "507733", "Your PIN is 507733.", "code")],
     ),
     (
         [[
@@ -532,7 +532,7 @@ CONVERSATIONS: list[_Conversation] = [
             "fingers are wrecked",
             "Rest day time!",
         ], []],
-        [("what's my climbing partner's job?", "coastguard", "He's a coastguard.", "combined"),
+        [("remind me what my climbing buddy does for work", "coastguard", "He's a coastguard.", "combined"),
          ("who's my climbing partner?", "Ikaika", "Ikaika.", "person_name")],
     ),
     (

@@ -177,3 +177,46 @@ def test_bad_arguments():
         make_episodes(1, nights=0)
     with pytest.raises(ValueError):
         make_episodes(1, facts_per_day=(3, 1))
+
+
+# ------------------------------------------------------------------------ natural held-out set
+
+def _template_regex(template: str) -> re.Pattern:
+    parts = re.split(r"\{\w+\}", template)
+    return re.compile("^" + "(.+)".join(re.escape(p) for p in parts) + "$", re.IGNORECASE)
+
+
+def test_natural_set_is_large_answerable_and_well_formed():
+    from dreamchat.models.episodes import natural_conversations
+
+    episodes = natural_conversations()
+    assert len(episodes) >= 40
+    assert sum(p.combined for ep in episodes for p in ep.probes) >= 5
+    assert sum(p.kind == "update" for ep in episodes for p in ep.probes) >= 3
+    for ep in episodes:
+        assert len(ep.days) >= 2 and ep.probes
+        for day in ep.days:
+            assert [m["role"] for m in day] == ["user", "assistant"] * (len(day) // 2)
+        for probe in ep.probes:
+            assert _norm(probe.answer) in _norm(" ".join(_user_texts(ep, probe.day))), probe
+            assert _norm(probe.answer) in _norm(probe.reply)
+
+
+def test_natural_set_shares_no_values_or_phrasings_with_training():
+    from dreamchat.models.episodes import natural_conversations
+
+    train_values = {v.lower() for values in (L.FIRST_NAMES, L.PET_NAMES, L.CITIES, L.JOBS, L.HOBBIES,
+                                             L.FOODS, L.PLACES, L.CARS, L.ALLERGENS, L.LANGUAGES,
+                                             L.SUBJECTS, L.TEAMS, L.DRINKS, L.BANDS, L.BOOKS, L.FILMS)
+                    for v in L.pool(values, "train")}
+    templates = [_template_regex(t) for cat in P.CATEGORIES.values() for key in ("state", "ask")
+                 for split in ("train", "test") for t in cat[key][split]]
+    for ep in natural_conversations():
+        for probe in ep.probes:
+            assert probe.answer.lower() not in train_values, probe.answer
+        for day in ep.days:
+            for m in day:
+                if m["role"] == "user":
+                    assert not any(t.match(m["text"]) for t in templates), m["text"]
+        for probe in ep.probes:
+            assert not any(t.match(probe.question) for t in templates), probe.question

@@ -1,0 +1,206 @@
+"""`dreamchat eval memory`: scoring, the table, and the runner's plumbing.
+
+The plumbing test uses stand-ins that make every condition's outcome predictable: the fake
+backbone "reads" whatever is in its context, the fake memory "remembers" every message it slept on,
+so no-memory recall must be 0 %, full context and every sleep condition 100 %. One more test runs
+the real parts (tiny llama.cpp model + an untrained memory model) end to end.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from dreamchat.models.episodes import make_episodes
+from dreamchat.models.evaluate import (BenchmarkConfig, MemoryBenchmark, Row, Tally, format_table, normalise,
+                                       recalled, with_unrelated_days)
+from dreamchat.models.generation import Done
+
+SEP, GEN = 0, 1
+VOCAB = 4096
+EMBD = 4
+
+
+def test_recalled_normalises_case_space_and_punctuation():
+    assert recalled("Mr. Whiskers", "Your cat is called mr whiskers!")
+    assert recalled("AB-4471", "The code is AB 4471.")
+    assert recalled("Santa Fe", "You live in  Santa\nFe.")
+    assert recalled("kiwi", "You're allergic to kiwis.")
+    assert not recalled("Pickle", "I don't know your cat's name.")
+    assert not recalled("", "anything")
+    assert normalise("  Ana's  flat, #12! ") == "ana s flat 12"
+
+
+def test_table_has_one_row_per_condition_and_dashes_where_unmeasured():
+    rows = [Row("no memory", Tally(1, 4), Tally(0, 2), Tally()), Row("perplexity", perplexity=12.345)]
+    table = format_table(rows, "title")
+    lines = table.splitlines()
+    assert lines[0] == "title" and "synthetic recall %" in lines[1] and "perplexity" in lines[1]
+    assert "25.0 (1/4)" in lines[3] and "0.0 (0/2)" in lines[3] and lines[3].rstrip().endswith("-")
+    assert lines[4].rstrip().endswith("12.35")
+
+
+def test_unrelated_days_go_before_the_questions():
+    ep = make_episodes(1, split="test", seed=3)[0]
+    longer = with_unrelated_days(ep, 2, seed=1)
+    assert len(longer.days) == len(ep.days) + 2
+    assert [p.day for p in longer.probes] == [p.day + 2 for p in ep.probes]
+    assert longer.days[-1] == ep.days[-1]
+    for day in longer.days[len(ep.days) - 1:-1]:
+        assert day and not any(normalise(p.answer) in normalise(m["text"]) for p in ep.probes for m in day)
+
+
+# ------------------------------------------------------------------------------------------- fakes
+
+class Registry:
+    """Each distinct message text is one token id (SEP and GEN are reserved)."""
+
+    def __init__(self):
+        self.ids: dict[str, int] = {}
+        self.texts: dict[int, str] = {}
+
+    def __call__(self, text: str) -> int:
+        if text not in self.ids:
+            self.ids[text] = len(self.ids) + 2
+            self.texts[self.ids[text]] = text
+            assert self.ids[text] < VOCAB
+        return self.ids[text]
+
+
+@dataclass
+class Decoded:
+    logits: np.ndarray
+    hidden: np.ndarray
+
+
+class FakeBackbone:
+    n_ctx = 4096
+
+    def __init__(self):
+        self._tokens: list[int] = []
+        self.registry = Registry()
+
+    def clear(self):
+        self._tokens = []
+
+    def truncate(self, n):
+        del self._tokens[n:]
+
+    def decode(self, tokens, *, hidden=False, all_logits=False):
+        self._tokens.extend(int(t) for t in tokens)
+        n_out = len(tokens) if all_logits else 1
+        return Decoded(np.zeros((n_out, VOCAB), np.float32), np.zeros((len(tokens), EMBD), np.float32))
+
+
+def fake_render_day(backbone, messages, system_prompt, add_generation_prompt=False):
+    tokens = []
+    for m in messages:
+        tokens += [backbone.registry(m["text"]), SEP]
+    return tokens + ([GEN] if add_generation_prompt else [])
+
+
+def fake_day_chunks(backbone, tokens, chunk_tokens):
+    backbone.clear()
+    for start in range(0, len(tokens), chunk_tokens):
+        chunk = tokens[start:start + chunk_tokens]
+        backbone.decode(chunk, hidden=True)
+        yield np.zeros((len(chunk), EMBD), np.float32), np.asarray(chunk)
+
+
+def fake_generate(backbone, prompt_tokens, sampler, *, max_tokens, hook=None, want_hidden=False):
+    """Without a hook the 'reply' is the context it read; with one, whatever the memory biased."""
+    backbone.decode(prompt_tokens)
+    if hook is None:
+        text = " ".join(backbone.registry.texts.get(t, "") for t in backbone._tokens)
+    else:
+        logits = hook(np.zeros(VOCAB, np.float32), np.zeros(EMBD, np.float32), list(backbone._tokens))
+        text = " ".join(backbone.registry.texts[i] for i in np.flatnonzero(logits > 0))
+    yield Done(text=text, n_tokens=1, finish_reason="stop", tokens_per_s=0.0, time_to_first_token_s=0.0,
+               prompt_tokens_per_s=0.0)
+
+
+@dataclass
+class FakeBias:
+    ids: np.ndarray
+    values: np.ndarray
+
+
+class FakeWake:
+    def __init__(self, ids):
+        self.ids = np.asarray(sorted(ids), dtype=np.int64)
+
+    def feed(self, hidden, tokens):
+        assert len(hidden) == len(tokens) >= 1
+        return FakeBias(self.ids, np.ones(len(self.ids), np.float32))
+
+
+class FakeMemory:
+    """Remembers every message id it slept on; logs the passes of every consolidation."""
+
+    def __init__(self):
+        self.passes: list[int] = []
+
+    def empty_state(self):
+        return {"ids": frozenset(), "nights": 0}
+
+    def consolidate(self, chunks, state, passes):
+        self.passes.append(passes)
+        new = {int(t) for _, tokens in chunks for t in tokens if t not in (SEP, GEN)}
+        return {"ids": state["ids"] | new, "nights": state["nights"] + 1}
+
+    def wake(self, state):
+        return FakeWake(state["ids"])
+
+
+def test_runner_plumbing_with_fakes(tmp_path):
+    memory = FakeMemory()
+    config = BenchmarkConfig(episodes=6, natural=5, nights=(1, 3), ppl_nights=2, neutral=2)
+    bench = MemoryBenchmark(FakeBackbone(), memory, config, generate=fake_generate,
+                            render_day=fake_render_day, day_chunks=fake_day_chunks)
+    rows = {r.name: r for r in bench.run()}
+    assert len(rows) == 9  # 3 + 2 + len(nights) recall rows, 2 perplexity rows
+    none = rows["no memory (context cleared, no tower)"]
+    assert none.synthetic.total > 6 and none.natural.total >= 5 and none.combined.total >= 1
+    assert none.synthetic.hits == none.natural.hits == 0
+    for name in ["dreamchat, 1 night, N=1", "dreamchat, 1 night, N=2", "dreamchat, 1 night, N=4",
+                 "full context (nothing cleared, no tower)", "retention after 1 night (N=2)",
+                 "retention after 3 nights (N=2)"]:
+        row = rows[name]
+        assert row.synthetic.percent == row.natural.percent == row.combined.percent == 100.0, name
+        assert row.natural.total == none.natural.total
+    assert set(memory.passes) == {1, 2, 4}
+    alone = rows["perplexity, backbone alone (neutral text)"].perplexity
+    tower = rows["perplexity, backbone + tower (2 nights of memory)"].perplexity
+    assert alone == pytest.approx(VOCAB)      # uniform logits: perplexity = vocabulary size
+    assert tower > alone                      # the fake bias lifts only remembered ids
+    assert {"condition", "reply", "recalled"} <= set(bench.records[0])
+    table = format_table(list(rows.values()))
+    assert "retention after 3 nights" in table and "100.0" in table
+
+
+def test_real_parts_end_to_end(tiny_gguf, tmp_path):
+    """Tiny llama.cpp model + untrained memory model: every row is produced, nothing crashes."""
+    import torch
+
+    from dreamchat.models.backbone import Backbone
+    from dreamchat.models.memory import MemoryConfig, MemoryModel
+
+    torch.set_num_threads(1)
+    backbone = Backbone(tiny_gguf, n_ctx=512)
+    E = backbone.output_embeddings()
+    memory = MemoryModel(MemoryConfig(n_embd=E.shape[1], n_vocab=E.shape[0], d_model=16, n_heads=1,
+                                      head_dim=8, copy_heads=1, copy_key_dim=8, n_wording=16), E)
+    config = BenchmarkConfig(episodes=1, natural=1, nights=(1, 3), ppl_nights=1, neutral=1, max_tokens=3,
+                             passes=(1, 2))
+    bench = MemoryBenchmark(backbone, memory, config)
+    rows = bench.run()
+    names = [r.name for r in rows]
+    assert names[0].startswith("no memory") and names[-1].startswith("perplexity, backbone + tower")
+    recall_rows = [r for r in rows if r.perplexity is None]
+    assert all(r.synthetic.total >= 1 and 0 <= r.synthetic.percent <= 100 for r in recall_rows)
+    assert all(np.isfinite(r.perplexity) and r.perplexity > 1 for r in rows if r.perplexity is not None)
+    json.dumps(bench.records)  # every record is plain data
+    backbone.close()
