@@ -115,7 +115,14 @@ def _read_header(path: Path) -> dict[str, str]:
         raise _Unusable(f"bad header: {err}") from None
     if meta.get("format") != FORMAT:
         raise _Unusable("not a dreamchat memory snapshot")
-    if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+    try:
+        version = int(meta["format_version"])
+        for key in ("night", "passes", "tokens"):
+            int(meta[key])
+        datetime.fromisoformat(meta["created"])
+    except (KeyError, ValueError) as err:
+        raise _Unusable(f"bad metadata ({err})") from None
+    if version > FORMAT_VERSION:
         raise MemoryStoreError(f"memory snapshot {path} was written by a newer dreamchat; upgrade dreamchat")
     return meta
 
@@ -201,6 +208,15 @@ class MemoryStore:
 
     def current(self) -> Snapshot | None:
         return next((s for s in self.list() if s.is_current), None)
+
+    def _base(self, current: str | None) -> Snapshot | None:
+        """The memory a new snapshot grows from: the current one, or (when its file is damaged) the
+        newest readable one before it, as load_latest would fall back to."""
+        if current is None:
+            return None
+        limit = int(current.removeprefix("night-"))
+        readable = [s for s in self.list() if s.number <= limit and s.problem is None]
+        return readable[-1] if readable else None
 
     def _load(self, path: Path, expected: Mapping[str, tuple[int, ...]] | None) -> dict[str, torch.Tensor]:
         """Read every tensor and check names, shapes, values and the checksum; _Unusable if not."""
@@ -305,11 +321,9 @@ class MemoryStore:
         tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in state.items()}
         pointer = self._pointer()
         number = max(pointer["next"], max(self._files(), default=0) + 1)
-        parent = pointer["current"]
-        night = meta.night
-        if night is None:
-            base = self.current()
-            night = base.night + 1 if base and base.problem is None else 1
+        base = self._base(pointer["current"])
+        parent = base.id if base else None
+        night = meta.night if meta.night is not None else (base.night + 1 if base else 1)
         header = {
             "format": FORMAT, "format_version": str(FORMAT_VERSION),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

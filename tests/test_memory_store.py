@@ -4,6 +4,7 @@ import os
 import stat
 
 import pytest
+import safetensors.torch
 import torch
 from safetensors import safe_open
 
@@ -109,6 +110,26 @@ def test_damaged_latest_falls_back_to_previous_and_keeps_the_file(store, damage,
         listed = {s.id: s for s in store.list()}
         assert listed["night-0002"].is_current
     assert store.current() is None or store.current().id == "night-0002"  # pointer not moved
+
+
+def test_after_a_fallback_the_next_snapshot_grows_from_the_intact_one(store):
+    store.save(make_state(1.0), meta())
+    damaged = store.save(make_state(2.0), meta())
+    damaged.path.write_bytes(b"junk")
+    snap = store.save(make_state(3.0), meta())
+    assert (snap.night, snap.parent) == (2, "night-0001")
+    assert damaged.path.exists()
+
+
+def test_bad_metadata_values_mark_the_snapshot_damaged(store):
+    snap = store.save(make_state(1.0), meta())
+    with safe_open(str(snap.path), framework="pt") as f:
+        header = {**f.metadata(), "night": "many"}
+    snap.path.write_bytes(safetensors.torch.save(make_state(1.0), metadata=header))
+    (listed,) = store.list()
+    assert listed.problem.startswith("bad metadata")
+    with pytest.raises(MemoryStoreError, match="no intact memory snapshot"):
+        load(store)
 
 
 def test_wrong_shapes_or_names_fall_back(store):
@@ -266,8 +287,6 @@ def test_damaged_pointer_falls_back_to_newest(store):
 
 def test_newer_format_is_refused(store):
     snap = store.save(make_state(1.0), meta())
-    import safetensors.torch
-
     with safe_open(str(snap.path), framework="pt") as f:
         header = {**f.metadata(), "format_version": "99"}
     snap.path.write_bytes(safetensors.torch.save(make_state(1.0), metadata=header))
