@@ -25,9 +25,10 @@ from typing import Callable, Iterable
 
 from dreamchat.models import lexicon as L
 from dreamchat.models.phrasings import (ACKS, CATEGORIES, GENERIC_UPDATES, GREETINGS, JOINERS,
-                                        SMALL_TALK, TOPICS)
+                                        QUESTION_OPENERS, SMALL_TALK, TOPICS)
 
 SPLITS = ("train", "test")
+MAX_EXCHANGES = 6  # small talk is only added while a fact day has fewer user/assistant exchanges
 
 
 @dataclass
@@ -138,7 +139,7 @@ def _cap(text: str) -> str:
 def _join(first: str, second: str, joiner: str, second_value: str) -> str:
     """Two statements as one message; lower-case the second's opening unless it's 'I' or a name."""
     head = second.split(" ", 1)[0]
-    keep = head in ("I", "I'm", "I've", "I'd", "I'll") or second.startswith(_cap(second_value))
+    keep = head in ("I", "I'm", "I've", "I'd", "I'll") or bool(second_value) and second.startswith(_cap(second_value))
     return first + joiner + (second if keep else second[:1].lower() + second[1:])
 
 
@@ -162,6 +163,13 @@ class _Builder:
 
     def pick(self, templates: dict[str, list[str]]) -> str:
         return self.rng.choice(templates[self.split])
+
+    def question(self, templates: dict[str, list[str]], **fields: str) -> str:
+        """A question from `templates`, with an opener ("Quick question: ...") a third of the time."""
+        text = render(self.pick(templates), **fields)
+        if self.rng.random() < 1 / 3:
+            text = _join("", text, self.pick(QUESTION_OPENERS), "")
+        return text
 
     def new_value(self, cat: str, slot: str) -> str:
         """A value not yet used in this episode, and not a substring of (or containing) one."""
@@ -199,7 +207,7 @@ class _Builder:
             dv = self.new_value(cat, slot)
             who = self.rng.choice(L.OTHER_PEOPLE)
             self.say(day, render(self.pick(phr["other"]), v=dv, s=noun, who=who), dv)
-        return Probe(-1, render(self.pick(phr["ask"]), s=noun), v,
+        return Probe(-1, self.question(phr["ask"], s=noun), v,
                      render(self.pick(phr["reply"]), v=v, s=noun), cat, False, cat)
 
     def update(self, cat: str, day: int, last_day: int) -> Probe | None:
@@ -219,7 +227,7 @@ class _Builder:
             self.say(last_day, text, new)
         else:
             self.say(day, text, new, first + (1 - first) * self.rng.random() + 1e-9)
-        return Probe(-1, render(self.pick(phr["ask"]), s=noun), new,
+        return Probe(-1, self.question(phr["ask"], s=noun), new,
                      render(self.pick(phr["reply"]), v=new, s=noun), "update", False, cat, stale=old)
 
     def combined(self, cat: str, day: int, last_day: int) -> Probe | None:
@@ -234,7 +242,7 @@ class _Builder:
         self.say(day, render(self.pick(person["state"]), v=name, s=rel), name)
         second_day = last_day if self.rng.random() < 0.5 else day
         self.say(second_day, render(self.pick(phr["other"]), v=v, s=noun, who=name), v)
-        return Probe(-1, render(self.pick(phr["ask_of"]), r=rel, s=noun), v,
+        return Probe(-1, self.question(phr["ask_of"], r=rel, s=noun), v,
                      render(self.pick(phr["reply_of"]), v=v, r=rel, s=noun), "combined", True, cat)
 
     # Days.
@@ -252,7 +260,8 @@ class _Builder:
                 text, ack = lines[i].text, render(self.pick(ACKS), v=lines[i].value)
                 i += 1
             turns.append((text, ack))
-        for talk in self.rng.sample(SMALL_TALK[self.split], self.rng.choice((0, 1, 1, 2))):
+        n_talk = min(self.rng.choice((0, 1, 1, 2, 2)), max(0, MAX_EXCHANGES - len(turns)))
+        for talk in self.rng.sample(SMALL_TALK[self.split], n_talk):
             turns.insert(self.rng.randrange(len(turns) + 1), talk)
         return _messages(turns)
 

@@ -535,26 +535,26 @@ CATEGORIES: dict[str, dict[str, T]] = {
     "vehicle": {
         "state": {
             "train": [
-                "I drive a {v}.",
-                "My car is a {v}.",
+                "I drive {av}.",
+                "My car is {av}.",
                 "I've got an old {v}.",
                 "The {v} - my car - broke down again.",
-                "Just bought a {v}!",
+                "Just bought {av}!",
                 "I get around in my {v}.",
                 "My {v} needs new tyres.",
-                "A {v} is what I drive.",
+                "{Av} is what I drive.",
                 "Washed my car today, the {v} looks brand new.",
                 "I've had my {v} for years.",
-                "I finally sold the old one and got a {v}.",
-                "Parking a {v} in the city is a nightmare, trust me.",
+                "I finally sold the old one and got {av}.",
+                "Parking {av} in the city is a nightmare, trust me.",
             ],
             "test": [
-                "What I drive is a {v}.",
-                "My wheels? A {v}.",
-                "I'm driving a {v} these days.",
+                "What I drive is {av}.",
+                "My wheels? {Av}.",
+                "I'm driving {av} these days.",
                 "Got my {v} back from the garage.",
-                "The car I own is a {v}.",
-                "I commute in a {v}.",
+                "The car I own is {av}.",
+                "I commute in {av}.",
             ],
         },
         "ask": {
@@ -564,17 +564,17 @@ CATEGORIES: dict[str, dict[str, T]] = {
                      "Do you recall my car?"],
         },
         "reply": {
-            "train": ["You drive a {v}.", "Your car is a {v}.", "A {v}."],
-            "test": ["You have a {v}.", "It's a {v}."],
+            "train": ["You drive {av}.", "Your car is {av}.", "{Av} - that's your car."],
+            "test": ["You have {av}.", "It's {av}."],
         },
         "other": {
-            "train": ["{Who} drives a {v}.", "{Who} just bought a {v}."],
-            "test": ["{Who}'s car is a {v}."],
+            "train": ["{Who} drives {av}.", "{Who} just bought {av}."],
+            "test": ["{Who}'s car is {av}."],
         },
         "update": {
-            "train": ["I traded in the {old}; I drive a {v} now.",
-                      "New car! It's a {v}."],
-            "test": ["Sold my {old} and got a {v}."],
+            "train": ["I traded in the {old}; I drive {av} now.",
+                      "New car! It's {av}."],
+            "test": ["Sold my {old} and got {av}."],
         },
     },
     "allergy": {
@@ -582,7 +582,7 @@ CATEGORIES: dict[str, dict[str, T]] = {
             "train": [
                 "I'm allergic to {v}.",
                 "I have an allergy to {v}.",
-                "{v} make me really sick - I'm allergic.",
+                "Anything with {v} in it makes me really sick - I'm allergic.",
                 "Careful with {v} around me, allergy.",
                 "My doctor confirmed I'm allergic to {v}.",
                 "Can't have {v}, I'm allergic.",
@@ -854,6 +854,13 @@ ACKS: T = {
 JOINERS: T = {
     "train": [" Also, ", " Oh, and ", " And ", " Plus, ", " Another thing: ", " By the way, "],
     "test": [" On top of that, ", " Besides that, ", " One more thing - "],
+}
+
+# Openers put before a question now and then ("Quick question: where do I live?").
+QUESTION_OPENERS: T = {
+    "train": ["Quick question: ", "Hey, ", "Sorry, silly question - ", "Okay so, ", "Random, but ",
+              "Help me out: ", "I forgot - ", "Hmm, "],
+    "test": ["Remind me please: ", "Out of curiosity, ", "Wait, ", "Brain fog today. "],
 }
 
 # Small talk: (user, assistant) exchanges with no facts to remember.
