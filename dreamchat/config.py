@@ -28,6 +28,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from dreamchat.errors import ConfigError
+from dreamchat.paths import make_private_dir
 from dreamchat.storage.atomic import atomic_write_text
 
 _UNSET_WORDS = {"none", "default", "random", "unset", ""}  # `/set sampling.seed random` -> None
@@ -421,6 +422,7 @@ def save_config(config: Config, path: str | Path) -> None:
     """Write config.toml atomically with mode 0600 (the system prompt may be personal)."""
     path = Path(path)
     try:
+        make_private_dir(path.parent)
         atomic_write_text(path, render_config_toml(config), mode=0o600)
     except OSError as err:
         raise ConfigError(f"cannot write {path}: {err.strerror or err}; check the folder's "

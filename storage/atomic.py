@@ -36,7 +36,7 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, mode: int = 0o600
     (safetensors' save_file) can use it. The result has permissions `mode`. Exceptions from
     `write` or the file system propagate after the temporary file is removed.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # write through a symlink (a config.toml kept in dotfiles)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}{TEMP_MARKER}", dir=path.parent)
     tmp = Path(tmp_name)
     try:

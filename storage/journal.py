@@ -185,8 +185,11 @@ class Journal:
         return self._messages("WHERE sleep_id IS NULL ORDER BY id")
 
     def messages(self, limit: int | None = None, offset: int = 0) -> list[Message]:
-        """All messages, oldest first; `limit`/`offset` page through them."""
-        return self._messages("ORDER BY id LIMIT ? OFFSET ?", [-1 if limit is None else limit, offset])
+        """Messages in chronological order: the latest `limit` (all when None), leaving out the
+        `offset` most recent ones, so that `offset` pages back through history."""
+        newest_first = self._messages("ORDER BY id DESC LIMIT ? OFFSET ?",
+                                      [-1 if limit is None else limit, offset])
+        return newest_first[::-1]
 
     def message_count(self) -> int:
         with self._lock:

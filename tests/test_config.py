@@ -145,6 +145,17 @@ def test_save_and_load_round_trip_private(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]  # no temp file left behind
 
 
+def test_save_creates_the_folder_and_writes_through_a_symlink(tmp_path):
+    save_config(Config(), tmp_path / "new" / "config.toml")
+    assert stat.S_IMODE(os.stat(tmp_path / "new").st_mode) == 0o700
+    real = tmp_path / "dotfiles.toml"
+    real.write_text("")
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    save_config(Config().with_setting("passes", "3"), link)
+    assert link.is_symlink() and load_config(real).sleep.passes == 3
+
+
 def test_saved_defaults_stay_commented_out(tmp_path):
     path = tmp_path / "config.toml"
     save_config(Config().with_setting("sleep.passes", "5"), path)

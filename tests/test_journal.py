@@ -53,9 +53,10 @@ def test_append_exchange_is_one_transaction(journal, monkeypatch):
 def test_messages_paging(journal):
     for i in range(5):
         journal.append_exchange(f"q{i}", f"a{i}", 1, 1)
-    assert [m.text for m in journal.messages(limit=3)] == ["q0", "a0", "q1"]
-    assert [m.text for m in journal.messages(limit=2, offset=8)] == ["q4", "a4"]
-    assert len(journal.messages()) == 10
+    assert [m.text for m in journal.messages(limit=3)] == ["a3", "q4", "a4"]  # the latest, in order
+    assert [m.text for m in journal.messages(limit=2, offset=2)] == ["q3", "a3"]  # one page back
+    assert [m.text for m in journal.messages(limit=5, offset=8)] == ["q0", "a0"]
+    assert [m.text for m in journal.messages()] == [f"{w}{i}" for i in range(5) for w in "qa"]
 
 
 def test_sleep_lifecycle(journal):
