@@ -292,3 +292,13 @@ def test_newer_format_is_refused(store):
     snap.path.write_bytes(safetensors.torch.save(make_state(1.0), metadata=header))
     with pytest.raises(MemoryStoreError, match="newer dreamchat"):
         load(store)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_state_round_trip(store):
+    state = {k: v.cuda() for k, v in make_state(1.0).items()}
+    store.save(state, meta())
+    template = {k: torch.zeros(v, device="cuda") for k, v in SHAPES.items()}
+    loaded = load(store, shapes=None, template=template)
+    assert all(t.is_cuda for t in loaded.state.values())
+    assert same({k: v.cpu() for k, v in loaded.state.items()}, make_state(1.0))
