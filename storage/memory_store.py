@@ -22,7 +22,6 @@ import errno
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass

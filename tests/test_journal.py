@@ -1,5 +1,6 @@
 import json
 import os
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -43,9 +44,9 @@ def test_append_exchange_and_unslept(journal):
     assert journal.message_count() == 2
 
 
-def test_append_exchange_is_one_transaction(journal, monkeypatch):
+def test_append_exchange_is_one_transaction(journal):
     journal.append_exchange("a", "b", 1, 1)
-    with pytest.raises(Exception):
+    with pytest.raises(sqlite3.IntegrityError):
         journal.append_exchange("user turn", None, 1, 1)  # NOT NULL fails on the second insert
     assert [m.text for m in journal.messages()] == ["a", "b"]  # the user turn was rolled back too
 
