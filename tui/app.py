@@ -1,0 +1,581 @@
+"""The dreamchat TUI: a chat that streams, sleeps on request or at night, and stays responsive.
+
+The app holds no model or storage logic: everything goes through the `Assistant`, which lives on
+one host thread (see host.py). Long jobs run in Textual thread workers, one group each ("load",
+"reply", "sleep", "command"); they touch the UI only through `call_from_thread`.
+
+    create_app(open_assistant, config, clock=None)  the factory shared by the CLI and the tests
+    run_tui(home, model, plain)                      what `dreamchat` with no command runs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding
+from textual.events import Event, Key, MouseDown
+from textual.screen import ModalScreen
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from dreamchat.errors import ConfigError, DreamchatError
+from dreamchat.events import NapStarted, ReplyDone, ReplyPiece
+from dreamchat.tui import commands, formatting
+from dreamchat.tui.commands import COMMANDS, Command, CommandError, Invocation, SlashCommandProvider
+from dreamchat.tui.host import AssistantHost, StatusInfo, read_status
+from dreamchat.tui.night import Clock, NightPolicy
+from dreamchat.tui.screens.confirm import ConfirmScreen
+from dreamchat.tui.screens.help import HelpScreen
+from dreamchat.tui.screens.messages import MessageListScreen
+from dreamchat.tui.screens.sleep import SleepScreen
+from dreamchat.tui.widgets.chat import ChatMessage, ChatView
+from dreamchat.tui.widgets.prompt import Composer, PromptArea
+from dreamchat.tui.widgets.status import StatusBar
+
+if TYPE_CHECKING:
+    from dreamchat.assistant import Assistant
+    from dreamchat.config import Config
+
+log = logging.getLogger(__name__)
+
+NIGHT_CHECK_S = 30.0  # how often the night policy is asked whether to sleep
+RESTORED_MESSAGES = 200  # today's unslept messages shown again at start-up (at most)
+
+
+def _bindings() -> list[Binding]:
+    """Footer keys: one per slash command that has a key, plus cancel; ids = remappable names."""
+    keys = [Binding(c.key, f"slash('{c.name}')", c.label, id=c.name, priority=c.name == "quit")
+            for c in COMMANDS if c.key]
+    keys.append(Binding("escape", "cancel", "Cancel", id="cancel"))
+    keys.append(Binding("ctrl+p", "command_palette", "Commands", id="command_palette", show=False,
+                        priority=True))
+    return keys
+
+
+class DreamchatApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "dreamchat"
+    COMMANDS = App.COMMANDS | {SlashCommandProvider}
+    BINDINGS = _bindings()
+
+    def __init__(self, open_assistant: Callable[[], "Assistant"], config: "Config", *,
+                 clock: Clock | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self._open_assistant = open_assistant
+        self.host = AssistantHost()
+        self.night = NightPolicy.from_settings(config.sleep, clock)
+        self.ready = False  # the assistant has opened
+        self.busy: str | None = None  # "reply" or "sleep" while one runs
+        self.status_info: StatusInfo | None = None
+        self.last_reply: ReplyDone | None = None
+        self._sleep_kind = "manual"
+
+    # -- layout and start-up ------------------------------------------------------------------------
+
+    def compose(self):
+        yield ChatView(id="chat")
+        yield Composer(id="composer")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    # The widgets of the main screen (App.query_one would search a modal on top of it).
+
+    @property
+    def prompt(self) -> PromptArea:
+        return self.screen_stack[0].query_one("#prompt", PromptArea)
+
+    @property
+    def chat(self) -> ChatView:
+        return self.screen_stack[0].query_one(ChatView)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.screen_stack[0].query_one(StatusBar)
+
+    def on_mount(self) -> None:
+        self._apply_ui_settings(self.config)
+        self.prompt.focus()
+        self._load_assistant()
+        self.set_interval(NIGHT_CHECK_S, self.night_tick)
+
+    def _apply_ui_settings(self, config: "Config") -> None:
+        """Theme and key overrides from config.toml; a bad one is reported, never fatal."""
+        theme = config.tui.theme
+        if theme in self.available_themes:
+            self.theme = theme
+        else:
+            self.notify(f"Unknown theme '{theme}' in config.toml; pick one of "
+                        f"{', '.join(sorted(self.available_themes))}", severity="warning", timeout=10,
+                        markup=False)
+        known = {b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id} | {"copy"}
+        unknown = sorted(set(config.tui.bindings) - known)
+        if unknown:
+            self.notify(f"Unknown key binding id(s) {', '.join(unknown)} in config.toml "
+                        f"[tui.bindings]; valid ids: {', '.join(sorted(known))}",
+                        severity="warning", timeout=10, markup=False)
+        self.set_keymap({k: v for k, v in config.tui.bindings.items() if k in known})
+
+    def keys_in_use(self) -> dict[str, str]:
+        """Binding id -> key, after config overrides (for /help)."""
+        keys = {b.id: b.key for b in self.BINDINGS if isinstance(b, Binding) and b.id}
+        keys.update(self.config.tui.bindings)
+        return keys
+
+    @work(thread=True, exclusive=True, group="load")
+    def _load_assistant(self) -> None:
+        """Open the assistant off the UI thread: the prompt is usable while the model loads."""
+        try:
+            self.host.open(self._open_assistant)
+            status, oldest, today = self.host.call(
+                lambda a: (read_status(a), a.oldest_unslept(), _unslept_history(a)))
+        except DreamchatError as err:
+            self.call_from_thread(self._assistant_failed, str(err))
+            return
+        self.call_from_thread(self._assistant_ready, status, oldest, today)
+
+    async def _assistant_ready(self, status: StatusInfo, oldest: datetime | str | None,
+                               today: list) -> None:
+        self.ready = True
+        if today:  # a restart in the middle of a day: show the day so far, above anything new
+            chat = self.chat
+            restored = [ChatMessage(m.role, m.text) for m in today]
+            await chat.mount_all(restored, before=0 if chat.children else None)
+        self._show_status(status)
+        action = self.night.morning_action(oldest)
+        if action == "auto":
+            self.start_sleep(None, kind="night", reason="Good morning: sleeping on yesterday's "
+                             "conversation first.")
+        elif action == "ask":
+            question = "Good morning — sleep on yesterday's conversation?"
+            self.push_screen(ConfirmScreen(question, yes="Sleep now", no="Not now"),
+                             self._morning_answer)
+
+    def _morning_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.start_sleep(None, kind="night", reason="Sleeping on yesterday's conversation.")
+
+    async def _assistant_failed(self, message: str) -> None:
+        self.status_bar.show_problem("no model")
+        await self.note(f"dreamchat could not start: {message}", "error")
+        self.notify(message, title="Could not start", severity="error", timeout=30, markup=False)
+
+    def _show_status(self, status: StatusInfo) -> None:
+        self.status_info = status
+        self.status_bar.show(status)
+
+    # -- activity and the night ---------------------------------------------------------------------
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, (Key, MouseDown)) and not event.is_forwarded:
+            self.night.touch()
+        await super().on_event(event)
+
+    def night_tick(self) -> None:
+        """Start the night's sleep when the policy says so (called every NIGHT_CHECK_S)."""
+        busy = self.busy is not None or isinstance(self.screen, ModalScreen) or not self.ready
+        has_unslept = self.status_info is not None and self.status_info.has_unslept
+        if self.night.night_sleep_due(has_unslept=has_unslept, busy=busy):
+            idle = int(self.night.idle_for().total_seconds() // 60)
+            self.start_sleep(None, kind="night", reason=f"Night-time sleep (idle for {idle} min).")
+
+    # -- the prompt -----------------------------------------------------------------------------------
+
+    @on(PromptArea.Submitted)
+    async def _submitted(self, event: PromptArea.Submitted) -> None:
+        text = event.text
+        if commands.is_command(text):
+            event.prompt.accept()
+            await self.run_command_line(text)
+            return
+        if self.busy:
+            what = "replying" if self.busy == "reply" else "sleeping"
+            self.notify(f"dreamchat is still {what}; press Esc to stop it, or wait.",
+                        severity="warning")
+            return
+        event.prompt.accept()
+        await self.start_reply(commands.unescape(text).strip())
+
+    async def note(self, text: str, kind: str = "note") -> ChatMessage:
+        """An inline message from the app itself (never stored, never sent to the model)."""
+        return await self.chat.add(kind, text)
+
+    # -- one reply: mount, stream, finish or clean up -----------------------------------------------
+
+    async def start_reply(self, text: str) -> None:
+        self.busy = "reply"
+        chat = self.chat
+        user = await chat.add("user", text)
+        bubble = await chat.add("assistant")
+        bubble.loading = True  # until the first piece (the model may still be loading)
+        self._reply_worker(text, user, bubble)
+
+    @work(thread=True, exclusive=True, group="reply")
+    def _reply_worker(self, text: str, user: ChatMessage, bubble: ChatMessage) -> None:
+        worker = get_current_worker()
+
+        def stream(assistant: "Assistant") -> tuple[ReplyDone | None, StatusInfo]:
+            done = None
+            replies = assistant.send(text)
+            try:
+                for event in replies:
+                    if worker.is_cancelled:
+                        break
+                    if isinstance(event, ReplyPiece):
+                        self.call_from_thread(self._piece, bubble, event.text)
+                    elif isinstance(event, NapStarted):
+                        self.call_from_thread(self._nap, event)
+                    elif isinstance(event, ReplyDone):
+                        done = event
+            finally:
+                replies.close()  # a cancelled reply is dropped by the assistant, never stored
+            return done, read_status(assistant)
+
+        try:
+            done, status = self.host.call(stream)
+        except DreamchatError as err:
+            self.call_from_thread(self._end_reply, text, user, bubble, None, None, str(err))
+            return
+        self.call_from_thread(self._end_reply, text, user, bubble, done, status, None)
+
+    async def _piece(self, bubble: ChatMessage, text: str) -> None:
+        bubble.loading = False
+        await bubble.append(text)
+
+    def _nap(self, event: NapStarted) -> None:
+        self.notify(f"Today's context is nearly full: napping on the oldest {event.tokens:,} tokens "
+                    "first.", title="Nap", timeout=6)
+
+    async def _end_reply(self, text: str, user: ChatMessage, bubble: ChatMessage,
+                         done: ReplyDone | None, status: StatusInfo | None, error: str | None) -> None:
+        """The one place a reply ends: finished, cancelled or failed."""
+        self.busy = None
+        bubble.loading = False
+        await bubble.finish(done.text if done else None)
+        if done is not None:
+            self.last_reply = done
+            self.status_bar.show_speed(done.tokens_per_s)
+            if done.finish_reason == "length":
+                self.notify("The reply hit max_tokens and was cut; raise it with /set max_tokens N.",
+                            timeout=6)
+        else:
+            # Nothing of it was stored: take both bubbles away and give the text back to edit.
+            await user.remove()
+            await bubble.remove()
+            if not self.prompt.text.strip():
+                self.prompt.set_text(text)
+            if error:
+                self.notify(error, title="Reply failed", severity="error", timeout=15, markup=False)
+            else:
+                self.notify("Reply cancelled; nothing was saved. Your message is back in the input.",
+                            timeout=4)
+        if status is not None:
+            self._show_status(status)
+
+    def action_cancel(self) -> None:
+        if self.busy == "reply":
+            self.workers.cancel_group(self, "reply")
+
+    # -- sleep ------------------------------------------------------------------------------------------
+
+    def start_sleep(self, passes: int | None, *, kind: str = "manual", reason: str = "") -> None:
+        if self.busy:
+            self.notify("Wait for the reply to finish (or press Esc) before sleeping.",
+                        severity="warning")
+            return
+        self.busy = "sleep"
+        self._sleep_kind = kind
+        screen = SleepScreen(passes, reason=reason)
+        self.push_screen(screen)
+        self._sleep_worker(passes, kind, screen)
+
+    @work(thread=True, exclusive=True, group="sleep")
+    def _sleep_worker(self, passes: int | None, kind: str, screen: SleepScreen) -> None:
+        from dreamchat.assistant import SleepCancelled
+
+        worker = get_current_worker()
+
+        def run(assistant: "Assistant"):
+            report = assistant.sleep(
+                passes, kind=kind,
+                on_progress=lambda p: self.call_from_thread(screen.show_progress, p),
+                should_stop=lambda: worker.is_cancelled)
+            return report, read_status(assistant)
+
+        try:
+            report, status = self.host.call(run)
+        except SleepCancelled:
+            self.call_from_thread(self._end_sleep, screen, "cancelled", None, None)
+        except DreamchatError as err:
+            self.call_from_thread(self._end_sleep, screen, "failed", None, str(err))
+        else:
+            self.call_from_thread(self._end_sleep, screen, "slept" if report else "nothing", report,
+                                  None, status)
+            return
+        try:  # the status after a cancel or failure (memory unchanged, the day still there)
+            status = self.host.call(read_status)
+        except DreamchatError:
+            return
+        self.call_from_thread(self._show_status, status)
+
+    @on(SleepScreen.CancelRequested)
+    def _cancel_sleep(self) -> None:
+        self.workers.cancel_group(self, "sleep")
+
+    async def _end_sleep(self, screen: SleepScreen, outcome: str, report: Any, error: str | None,
+                         status: StatusInfo | None = None) -> None:
+        self.busy = None
+        if outcome == "slept":
+            for message in self.chat.messages():
+                message.add_class("-slept")  # out of the context now; in the memory instead
+            await self.note(f"🌙 {report.summary()}", "sleep")
+            screen.show_report(report)
+        elif outcome == "nothing":
+            screen.show_nothing()
+        elif outcome == "cancelled":
+            screen.show_cancelled()
+        else:
+            screen.show_failed(error or "unknown error")
+        if outcome in ("cancelled", "failed") and self._sleep_kind == "night":
+            self.night.hold()  # don't start again on the next tick; wait for the user
+        if status is not None:
+            self._show_status(status)
+
+    # -- slash commands -----------------------------------------------------------------------------
+
+    async def run_command_line(self, line: str) -> None:
+        try:
+            invocation = commands.parse(line)
+        except CommandError as err:
+            await self.note(str(err), "error")
+            return
+        await self.run_invocation(invocation)
+
+    async def run_invocation(self, invocation: Invocation) -> None:
+        result = getattr(self, invocation.command.handler)(*invocation.args)
+        if hasattr(result, "__await__"):
+            await result
+
+    async def action_slash(self, name: str) -> None:
+        """A key binding: run the command, or put `/name ` in the prompt when it needs an argument."""
+        await self.run_palette_command(commands.COMMANDS_BY_NAME[name])
+
+    async def run_palette_command(self, command: Command) -> None:
+        if command.needs_input:
+            self.prompt.set_text(f"/{command.name} ")
+            self.prompt.focus()
+            return
+        await self.run_invocation(Invocation(command, tuple(None for _ in command.args)))
+
+    @work(thread=True, group="command")
+    def _ask(self, fn: Callable[["Assistant"], Any], then: Callable[[Any], Any]) -> None:
+        """Run one assistant call off the UI thread, then `then(result)` on it; errors inline."""
+        try:
+            result = self.host.call(fn)
+        except DreamchatError as err:
+            self.call_from_thread(self.note, str(err), "error")
+            return
+        self.call_from_thread(then, result)
+
+    def cmd_help(self) -> None:
+        self.push_screen(HelpScreen(commands.help_markdown(self.keys_in_use())))
+
+    def cmd_sleep(self, passes: int | None) -> None:
+        self.start_sleep(passes)
+
+    def cmd_memory(self) -> None:
+        self._ask(lambda a: a.memory_status(),
+                  lambda status: self.note(formatting.memory_markdown(status)))
+
+    def cmd_rollback(self, snapshot_id: str) -> None:
+        def rollback(a: "Assistant") -> StatusInfo:
+            a.rollback(snapshot_id)
+            return read_status(a)
+
+        async def done(status: StatusInfo) -> None:
+            self._show_status(status)
+            await self.note(f"Memory rolled back to `{snapshot_id}`.")
+
+        self._ask(rollback, done)
+
+    def cmd_forget(self) -> None:
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                self.notify("Memory kept.", timeout=3)
+                return
+
+            def reset(a: "Assistant") -> StatusInfo:
+                a.reset_memory()
+                return read_status(a)
+
+            async def done(status: StatusInfo) -> None:
+                self._show_status(status)
+                await self.note("All long-term memory erased. The journal still has every message.")
+
+            self._ask(reset, done)
+
+        self.push_screen(ConfirmScreen("Erase all long-term memory? Every night slept is lost; "
+                                       "this cannot be undone.", yes="Erase", no="Keep",
+                                       danger=True), answered)
+
+    def _show_messages(self, title: str, empty: str) -> Callable[[list], Any]:
+        async def show(messages: list) -> None:
+            if not messages:
+                await self.note(empty)
+                return
+            self.push_screen(MessageListScreen(title, messages), self._quote)
+
+        return show
+
+    def _quote(self, text: str | None) -> None:
+        if text:
+            quoted = "\n".join(f"> {line}" for line in text.splitlines())
+            self.prompt.set_text(f"{quoted}\n\n{self.prompt.text}")
+            self.prompt.focus()
+
+    def cmd_history(self, limit: int | None) -> None:
+        self._ask(lambda a: _last_messages(a, limit or 50),
+                  self._show_messages("History (newest last)", "The journal is empty."))
+
+    def cmd_search(self, text: str) -> None:
+        def show_title(messages: list) -> Any:
+            title = f"Search “{text}”: {len(messages)} message{'s' if len(messages) != 1 else ''}"
+            return self._show_messages(title, f"No messages match “{text}”.")(messages)
+
+        self._ask(lambda a: a.search(text), show_title)
+
+    def cmd_export(self, fmt: str, path: str | None) -> None:
+        target = Path(path).expanduser() if path else Path.cwd() / f"dreamchat-export.{fmt}"
+        self._ask(lambda a: a.export(fmt, target),
+                  lambda written: self.note(f"Journal exported to `{written}`."))
+
+    def cmd_system(self, text: str) -> None:
+        self._ask(lambda a: a.set_system_prompt(text),
+                  lambda _: self.note("System prompt saved; it takes effect from the next day "
+                                      "(after a sleep)."))
+
+    def cmd_model(self, path: str) -> None:
+        self.status_bar.show_problem(f"loading {Path(path).name}…")
+
+        def switch(a: "Assistant") -> StatusInfo:
+            try:
+                a.switch_model(path)
+            finally:
+                status = read_status(a)
+                self.call_from_thread(self._show_status, status)
+            return status
+
+        self._ask(switch, lambda status: self.note(f"Now using **{status.model_name}**."))
+
+    async def cmd_set(self, key: str | None, value: str | None) -> None:
+        config = self.host.assistant.config if self.host.assistant else self.config
+        if key is None:
+            await self.note(formatting.settings_text(config))
+            return
+        if value is None:
+            try:
+                await self.note(formatting.setting_text(config, key))
+            except ConfigError as err:
+                await self.note(str(err), "error")
+            return
+
+        def change(a: "Assistant") -> "Config":
+            a.set_setting(key, value)
+            return a.config
+
+        async def done(new: "Config") -> None:
+            old, self.config = self.config, new
+            if (old.tui.theme, old.tui.bindings) != (new.tui.theme, new.tui.bindings):
+                self._apply_ui_settings(new)
+            await self.note(f"`{key}` set to `{value}` (saved in config.toml).")
+
+        self._ask(change, done)
+
+    def cmd_quit(self) -> None:
+        self.exit()
+
+    # -- shutdown ---------------------------------------------------------------------------------------
+
+    async def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "reply")
+        self.workers.cancel_group(self, "sleep")
+        self.host.close()
+
+
+def _unslept_history(assistant: "Assistant") -> list:
+    """Today's messages not yet slept on, oldest first (the conversation the context holds)."""
+    return [m for m in assistant.history() if m.sleep_id is None][-RESTORED_MESSAGES:]
+
+
+def _last_messages(assistant: "Assistant", limit: int) -> list:
+    """The newest `limit` messages, oldest first (history() pages from the oldest)."""
+    return assistant.history()[-limit:]
+
+
+def create_app(open_assistant: Callable[[], "Assistant"], config: "Config", *,
+               clock: Clock | None = None) -> DreamchatApp:
+    """The app, shared by the CLI and the tests. `open_assistant` runs in a worker at start-up;
+    `clock` (a `datetime.now` stand-in) drives the night policy."""
+    return DreamchatApp(open_assistant, config, clock=clock)
+
+
+def wants_plain() -> bool:
+    """No TUI on dumb terminals or when stdin/stdout are not terminals (pipes, scripts)."""
+    return (os.environ.get("TERM") == "dumb" or not sys.stdin.isatty() or not sys.stdout.isatty())
+
+
+def run_tui(home: str | None, model: str | None, plain: bool = False, *,
+            weights: str | None = None) -> int:
+    """`dreamchat` with no command: the TUI, or the plain read-eval loop for pipes and dumb terminals.
+
+    Returns the exit code. DreamchatError from reading config.toml propagates (the CLI prints it).
+    """
+    from dreamchat.assistant import Assistant
+    from dreamchat.config import load_config
+    from dreamchat.paths import Paths
+
+    config = load_config(Paths.for_home(home).config_file)
+
+    def open_assistant() -> "Assistant":
+        return Assistant.open(home=home, model=model, weights=weights, config=config)
+
+    if plain or wants_plain():
+        from dreamchat.tui.plain import run_plain
+
+        return run_plain(open_assistant, config)
+    app = create_app(open_assistant, config)
+    with _warnings_as_notifications(app):
+        app.run()
+    return app.return_code or 0
+
+
+class _NotifyHandler(logging.Handler):
+    """Library warnings become notifications: stderr belongs to Textual while the TUI runs."""
+
+    def __init__(self, app: App) -> None:
+        super().__init__(logging.WARNING)
+        self.app = app
+
+    def emit(self, record: logging.LogRecord) -> None:
+        severity = "error" if record.levelno >= logging.ERROR else "warning"
+        self.app.notify(record.getMessage(), severity=severity, markup=False, timeout=10)  # thread-safe
+
+
+@contextlib.contextmanager
+def _warnings_as_notifications(app: App):
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers = [_NotifyHandler(app)]
+    try:
+        yield
+    finally:
+        root.handlers = saved

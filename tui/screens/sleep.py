@@ -1,0 +1,102 @@
+"""The sleep modal: watch a consolidation happen, cancel it, read its report.
+
+The app's sleep worker drives it: `show_progress` for every SleepProgress, then exactly one of
+`show_report`, `show_cancelled`, `show_failed`, `show_nothing`. Esc (or the button) while running
+asks the app to cancel; once finished, the same key closes the modal.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, ProgressBar
+
+from dreamchat.events import SleepProgress, SleepReport
+
+
+def progress_steps(p: SleepProgress) -> tuple[int, int]:
+    """(done, total) steps of a whole sleep: one per chunk read, one per pass over each chunk."""
+    total = p.chunks * (p.passes + 1)
+    if p.phase == "reading":
+        return p.chunk, total
+    return p.chunks + (p.chunk - 1) * p.passes + p.pass_, total
+
+
+def progress_text(p: SleepProgress) -> str:
+    speed = f" · {p.tokens_per_s:,.0f} tok/s" if p.tokens_per_s > 0 else ""
+    if p.phase == "reading":
+        return f"Reading the day: chunk {p.chunk} of {p.chunks}{speed}"
+    return f"Consolidating: chunk {p.chunk} of {p.chunks}, pass {p.pass_} of {p.passes}{speed}"
+
+
+class SleepScreen(ModalScreen[SleepReport | None]):
+    BINDINGS = [Binding("escape", "cancel_or_close", "Cancel", id="sleep_cancel")]
+
+    class CancelRequested(Message):
+        """The user wants the running sleep stopped (memory stays as it was)."""
+
+    def __init__(self, passes: int | None, *, reason: str = "") -> None:
+        super().__init__()
+        self.passes = passes
+        self.reason = reason
+        self.finished = False
+        self.report: SleepReport | None = None
+
+    def compose(self):
+        with Vertical(id="sleep-dialog", classes="dialog"):
+            yield Label("Sleeping…", id="sleep-title", classes="dialog-title")
+            if self.reason:
+                yield Label(self.reason, id="sleep-reason")
+            yield ProgressBar(total=None, show_eta=False, id="sleep-progress")
+            yield Label("Starting…", id="sleep-detail")
+            yield Button("Cancel", id="sleep-button", variant="error")
+
+    def show_progress(self, progress: SleepProgress) -> None:
+        if self.finished:
+            return
+        done, total = progress_steps(progress)
+        self.query_one(ProgressBar).update(total=total, progress=done)
+        self.query_one("#sleep-detail", Label).update(progress_text(progress))
+
+    def _finish(self, title: str, detail: str, *, ok: bool) -> None:
+        self.finished = True
+        self.query_one("#sleep-title", Label).update(title)
+        self.query_one("#sleep-detail", Label).update(detail)
+        bar = self.query_one(ProgressBar)
+        if ok:
+            bar.update(total=1, progress=1)
+        else:
+            bar.display = False
+        button = self.query_one(Button)
+        button.label = "Close"
+        button.variant = "primary"
+        button.focus()
+
+    def show_report(self, report: SleepReport) -> None:
+        self.report = report
+        self._finish(f"Night {report.night} slept", report.summary(), ok=True)
+
+    def show_nothing(self) -> None:
+        self._finish("Nothing to sleep on", "Today's context is empty; memory is unchanged.", ok=True)
+
+    def show_cancelled(self) -> None:
+        self._finish("Sleep cancelled", "Memory is unchanged; today's conversation is still here.",
+                     ok=False)
+
+    def show_failed(self, message: str) -> None:
+        self._finish("Sleep failed", f"{message}\nMemory is unchanged.", ok=False)
+
+    def action_cancel_or_close(self) -> None:
+        if self.finished:
+            self.dismiss(self.report)
+            return
+        self.query_one("#sleep-detail", Label).update("Cancelling… (finishing the current step)")
+        self.query_one(Button).disabled = True
+        self.post_message(self.CancelRequested())
+
+    @on(Button.Pressed, "#sleep-button")
+    def _button(self) -> None:
+        self.action_cancel_or_close()
