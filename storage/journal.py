@@ -12,6 +12,7 @@ SQLite database is never modified or replaced: the error says where it is.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -19,7 +20,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -166,13 +167,28 @@ class Journal:
     def schema_version(self) -> int:
         return SCHEMA_VERSION
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction, serialised between threads; a full disk or a lock held too long by
+        another process becomes a JournalError that says what to do (nothing is half-written)."""
+        with self._lock:
+            try:
+                with self.db.atomic():
+                    yield
+            except sqlite3.OperationalError as err:
+                text = str(err)
+                fix = ("free some disk space and try again" if "full" in text else
+                       "close the other dreamchat using this home and try again" if "locked" in text else
+                       "check the folder's permissions and free space")
+                raise JournalError(f"cannot write to the journal {self.path}: {text}; {fix}") from err
+
     # -- messages ---------------------------------------------------------------------------
 
     def append_exchange(self, user_text: str, assistant_text: str, user_tokens: int,
                         assistant_tokens: int) -> tuple[int, int]:
         """Store a user turn and the reply to it, both or neither. Returns their ids."""
         now = utc_now()
-        with self._lock, self.db.atomic():
+        with self._writing():
             ids = tuple(
                 self.db.execute("INSERT INTO messages (role, text, tokens, created) VALUES (?, ?, ?, ?)",
                                 [role, text, int(tokens), now]).lastrowid
@@ -223,7 +239,7 @@ class Journal:
         """
         if kind not in SLEEP_KINDS:
             raise ValueError(f"sleep kind must be one of {SLEEP_KINDS}, got {kind!r}")
-        with self._lock, self.db.atomic():
+        with self._writing():
             self._fail_running_sleeps(only_dead=False)
             return self.db.execute("INSERT INTO sleeps (started, passes, kind, pid) VALUES (?, ?, ?, ?)",
                                    [utc_now(), int(passes), kind, os.getpid()]).lastrowid
@@ -232,7 +248,7 @@ class Journal:
                      snapshot: str | None) -> None:
         """Mark the consolidated messages slept and the sleep done, in one transaction."""
         ids = list(message_ids)
-        with self._lock, self.db.atomic():
+        with self._writing():
             self._require_running(sleep_id)
             marked = 0
             for start in range(0, len(ids), 500):  # stay below SQLite's bound-parameter limit
@@ -251,7 +267,7 @@ class Journal:
         """Record that a sleep ended without consolidating; its messages stay in today."""
         if status not in ("failed", "cancelled"):
             raise ValueError(f"status must be 'failed' or 'cancelled', got {status!r}")
-        with self._lock, self.db.atomic():
+        with self._writing():
             self._require_running(sleep_id)
             self.db.execute("UPDATE sleeps SET status = ?, error = ?, finished = ? WHERE id = ?",
                             [status, reason, utc_now(), sleep_id])
@@ -281,7 +297,7 @@ class Journal:
             raise ValueError(f"sleep {sleep_id} is {'unknown' if row is None else row[0]}, not running")
 
     def _fail_interrupted_sleeps(self) -> None:
-        with self._lock, self.db.atomic():
+        with self._writing():
             self._fail_running_sleeps(only_dead=True)
 
     def _fail_running_sleeps(self, *, only_dead: bool) -> None:
@@ -303,7 +319,7 @@ class Journal:
         return default if row is None else row[0]
 
     def set_setting(self, key: str, value: str) -> None:
-        with self._lock, self.db.atomic():
+        with self._writing():
             self.db.execute("INSERT INTO settings (key, value) VALUES (?, ?) "
                             "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, str(value)])
 

@@ -51,6 +51,17 @@ def test_append_exchange_is_one_transaction(journal):
     assert [m.text for m in journal.messages()] == ["a", "b"]  # the user turn was rolled back too
 
 
+def test_full_disk_is_a_journal_error_and_writes_nothing(tmp_path):
+    path = tmp_path / "dreamchat.db"
+    with Journal(path) as j:
+        j.append_exchange("small", "ok", 1, 1)
+        page_count = j.db.execute("PRAGMA page_count").fetchone()[0]
+        j.db.execute(f"PRAGMA max_page_count = {page_count}")  # the "disk" is now full
+        with pytest.raises(JournalError, match="full.*free some disk space"):
+            j.append_exchange("x" * 100_000, "y" * 100_000, 1, 1)
+        assert [m.text for m in j.messages()] == ["small", "ok"]
+
+
 def test_messages_paging(journal):
     for i in range(5):
         journal.append_exchange(f"q{i}", f"a{i}", 1, 1)
