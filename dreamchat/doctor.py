@@ -47,9 +47,9 @@ def run_doctor(home: str | None, model: str | None, weights: str | None, out=sys
 
     from dreamchat.config import load_config
     from dreamchat.default_model import default_models_dir
-    from dreamchat.paths import Paths, resolve_home
+    from dreamchat.paths import Paths
 
-    paths = Paths(resolve_home(home))
+    paths = Paths.for_home(home)
     say(f"home: {paths.home}")
     say(f"config: {paths.config_file}{'' if paths.config_file.exists() else ' (not written yet: defaults)'}")
     say(f"journal: {paths.journal_file}")
