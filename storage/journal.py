@@ -95,6 +95,14 @@ def _process_alive(pid: int | None) -> bool:
     return True
 
 
+def _open_error(path: Path, err: sqlite3.DatabaseError) -> JournalError:
+    if isinstance(err, sqlite3.OperationalError):  # locked, unreadable, ...: the file may be fine
+        return JournalError(f"cannot open the journal {path}: {err}; close other dreamchat processes "
+                            "and check the folder's permissions")
+    return JournalError(f"{path} is not a readable dreamchat journal ({err}); it was left untouched: "
+                        "move it away to start a new journal, or pass --home")
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     """Open (creating it privately) and validate the SQLite file. Never alters a bad file."""
     try:
@@ -111,12 +119,8 @@ def _connect(path: Path) -> sqlite3.Connection:
             except BaseException:
                 conn.close()
                 raise
-    except sqlite3.OperationalError as err:
-        raise JournalError(f"cannot open the journal {path}: {err}; close other dreamchat "
-                           "processes and check the folder's permissions") from err
     except sqlite3.DatabaseError as err:
-        raise JournalError(f"{path} is not a readable dreamchat journal ({err}); it was left untouched: "
-                           "move it away to start a new journal, or pass --home") from err
+        raise _open_error(path, err) from err
     except OSError as err:
         raise JournalError(f"cannot open the journal {path}: {err.strerror}; pass --home to a "
                            "writable folder") from err
@@ -143,8 +147,7 @@ class Journal:
             applied = migrate(self.db, where=str(self.path))
         except sqlite3.DatabaseError as err:
             self.db.close()
-            raise JournalError(f"cannot open the journal {self.path}: {err}; close other dreamchat "
-                               "processes and check the folder's permissions") from err
+            raise _open_error(self.path, err) from err
         except BaseException:
             self.db.close()
             raise
