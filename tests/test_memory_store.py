@@ -2,6 +2,8 @@ import errno
 import json
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 import safetensors.torch
@@ -10,6 +12,7 @@ from safetensors import safe_open
 
 from dreamchat.errors import MemoryStoreError
 from dreamchat.storage import atomic
+from dreamchat.storage.journal import Journal
 from dreamchat.storage.memory_store import MemoryStore, SnapshotMeta, state_sha256
 
 BACKBONE, TOWER = "b" * 64, "t" * 64
@@ -302,3 +305,37 @@ def test_cuda_state_round_trip(store):
     loaded = load(store, shapes=None, template=template)
     assert all(t.is_cuda for t in loaded.state.values())
     assert same({k: v.cpu() for k, v in loaded.state.items()}, make_state(1.0))
+
+
+CRASH_AFTER_SNAPSHOT = """
+import os, sys, torch
+from dreamchat.storage.journal import Journal
+from dreamchat.storage.memory_store import MemoryStore, SnapshotMeta
+home = sys.argv[1]
+journal, store = Journal(home + "/dreamchat.db"), MemoryStore(home + "/memory", keep=3)
+journal.append_exchange("Day two.", "Noted.", 3, 2)
+sleep_id = journal.begin_sleep(2, "night")
+store.save({"S": torch.full((2, 2), 2.0)}, SnapshotMeta("b", "t", sleep_id=sleep_id))
+os._exit(9)  # dies before journal.finish_sleep
+"""
+
+
+def test_journal_and_store_recover_together_from_a_crash_mid_sleep(tmp_path):
+    journal, store = Journal(tmp_path / "dreamchat.db"), MemoryStore(tmp_path / "memory", keep=3)
+    journal.append_exchange("Day one.", "Hello.", 3, 2)
+    first = journal.begin_sleep(2, "night")
+    snap = store.save({"S": torch.full((2, 2), 1.0)}, SnapshotMeta("b", "t", sleep_id=first))
+    journal.finish_sleep(first, [m.id for m in journal.unslept_messages()], 5, 0.1, snap.id)
+    journal.close()
+
+    subprocess.run([sys.executable, "-c", CRASH_AFTER_SNAPSHOT, str(tmp_path)], timeout=120)
+    assert store.current().id == "night-0002"  # the crashed sleep's snapshot became current
+
+    journal = Journal(tmp_path / "dreamchat.db")  # next start: the sleep is marked failed ...
+    assert [s.status for s in journal.sleeps()] == ["done", "failed"]
+    finished = {s.id for s in journal.sleeps() if s.status == "done"}
+    assert store.discard_unfinished(finished).id == "night-0002"  # ... and its snapshot undone
+    loaded = store.load_latest(backbone_fingerprint="b", tower_fingerprint="t", shapes={"S": (2, 2)})
+    assert loaded.snapshot.id == snap.id and torch.equal(loaded.state["S"], torch.full((2, 2), 1.0))
+    assert [m.text for m in journal.unslept_messages()] == ["Day two.", "Noted."]  # day two to redo
+    journal.close()
