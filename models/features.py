@@ -1,0 +1,160 @@
+"""Backbone features for the memory side: a day's tokens, its hidden states, and a disk cache of them.
+
+The memory tower never sees text, only what the backbone saw: the chat-formatted tokens of a day and
+the backbone's final normed hidden state for each of them. Three pieces:
+
+- `render_day`: the day's messages as the tokens the assistant's context holds (one function, used
+  by the assistant, the sleep, training and evaluation, so they cannot drift apart);
+- `day_chunks`: decode those tokens in context-sized chunks from an empty KV cache and yield
+  (hidden, tokens) per chunk, the input of `MemoryModel.consolidate`;
+- `FeatureCache`: features of a whole training set, computed once with llama.cpp (the expensive
+  part: ~450 tokens/s on 2 CPU cores) and stored as float16 safetensors shards keyed by the
+  backbone's fingerprint and a hash of the episode texts, so training restarts cost nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT_VERSION = 1
+
+
+def _turns(messages: Sequence[dict], system_prompt: str | None) -> list[dict]:
+    turns = [{"role": "system", "content": system_prompt}] if system_prompt else []
+    for m in messages:
+        text = m.get("content", m.get("text"))
+        if text is None or "role" not in m:
+            raise ValueError(f"a message needs 'role' and 'content' (or 'text'), got keys {sorted(m)}")
+        turns.append({"role": m["role"], "content": text})
+    return turns
+
+
+def render_day(backbone, messages: Sequence[dict], system_prompt: str | None,
+               add_generation_prompt: bool = False) -> list[int]:
+    """The day's tokens exactly as the assistant's context holds them: the system prompt (if any) and
+    the messages ({"role", "content" or "text"}) through the backbone's chat template, tokenized with
+    special tokens. add_generation_prompt appends the assistant-turn header (to generate a reply)."""
+    text = backbone.render_chat(_turns(messages, system_prompt), add_generation_prompt=add_generation_prompt)
+    return list(backbone.tokenize(text, special=True))
+
+
+class DayChunks:
+    """(hidden [T, n_embd] float32, tokens [T] int64) per chunk, decoded lazily from an empty cache.
+
+    Sized (len = number of chunks) so progress bars know the total before decoding starts. Each chunk
+    is decoded on its own from a cleared KV cache (hard eviction, as in the paper's Algorithm 1);
+    the backbone's cache is left holding the last chunk, so callers clear or rebuild it after.
+    """
+
+    def __init__(self, backbone, tokens: Sequence[int], chunk_tokens: int):
+        if chunk_tokens < 1:
+            raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
+        if chunk_tokens > backbone.n_ctx:
+            raise ValueError(f"chunk_tokens ({chunk_tokens}) exceeds the backbone's context ({backbone.n_ctx})")
+        self.backbone = backbone
+        self.tokens = [int(t) for t in tokens]
+        self.chunk_tokens = chunk_tokens
+
+    def __len__(self) -> int:
+        return -(-len(self.tokens) // self.chunk_tokens)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, len(self.tokens), self.chunk_tokens):
+            chunk = self.tokens[start:start + self.chunk_tokens]
+            self.backbone.clear()
+            decoded = self.backbone.decode(chunk, hidden=True)
+            yield np.asarray(decoded.hidden, dtype=np.float32), np.asarray(chunk, dtype=np.int64)
+
+
+def day_chunks(backbone, tokens: Sequence[int], chunk_tokens: int) -> DayChunks:
+    """Clear the KV cache and decode each chunk of `tokens` with hidden states; see `DayChunks`."""
+    return DayChunks(backbone, tokens, chunk_tokens)
+
+
+# ------------------------------------------------------------------------------------------- cache
+
+@dataclass
+class Sequence_:
+    """One cached token sequence: its tokens, hidden states and an optional per-token target weight."""
+    tokens: np.ndarray          # (T,) int64
+    hidden: np.ndarray          # (T, n_embd) float16
+    weight: np.ndarray          # (T,) float32; weight[t] > 0 = predict tokens[t + 1] from position t
+    lse: np.ndarray             # (T,) float32; logsumexp of the backbone logits h_t E^T where weight > 0
+
+
+def episode_set_key(backbone_fingerprint: str, payload: object, settings: dict) -> str:
+    """The cache key: backbone fingerprint + a hash of the sequences' text + how they were rendered."""
+    h = hashlib.sha256()
+    h.update(f"v{CACHE_FORMAT_VERSION}:{backbone_fingerprint}:".encode())
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(json.dumps(payload, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+class FeatureCache:
+    """Named token sequences with backbone hidden states, on disk under `root/<key>/`.
+
+    Sequences are written in shards (`shard-00000.safetensors`, ...) as they are computed, so an
+    interrupted build resumes at the first missing shard. Each shard holds, for its sequences
+    concatenated, `tokens` (int64), `hidden` (float16, half the disk and RAM of float32 at no
+    measurable cost to the tower) and `weight` and `lse` (float32), plus `offsets`; the sequence names are in
+    the shard metadata.
+    """
+
+    def __init__(self, root: str | Path, key: str):
+        self.dir = Path(root) / key
+        self.key = key
+
+    def shard_path(self, index: int) -> Path:
+        return self.dir / f"shard-{index:05d}.safetensors"
+
+    def has_shard(self, index: int) -> bool:
+        return self.shard_path(index).is_file()
+
+    def write_shard(self, index: int, sequences: dict[str, Sequence_]) -> None:
+        from safetensors.numpy import save_file
+        self.dir.mkdir(parents=True, exist_ok=True)
+        names = list(sequences)
+        lengths = [len(sequences[n].tokens) for n in names]
+        arrays = {
+            "tokens": np.concatenate([sequences[n].tokens for n in names]).astype(np.int64),
+            "hidden": np.concatenate([sequences[n].hidden for n in names]).astype(np.float16),
+            "weight": np.concatenate([sequences[n].weight for n in names]).astype(np.float32),
+            "lse": np.concatenate([sequences[n].lse for n in names]).astype(np.float32),
+            "offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        }
+        tmp = self.shard_path(index).with_suffix(".tmp")
+        save_file(arrays, str(tmp), metadata={"names": json.dumps(names),
+                                              "format_version": str(CACHE_FORMAT_VERSION)})
+        tmp.replace(self.shard_path(index))
+
+    def read_shard(self, index: int) -> dict[str, Sequence_]:
+        from safetensors import safe_open
+        with safe_open(str(self.shard_path(index)), framework="numpy") as fh:
+            names = json.loads(fh.metadata()["names"])
+            arrays = {k: fh.get_tensor(k) for k in ("tokens", "hidden", "weight", "lse", "offsets")}
+        off = arrays["offsets"]
+        return {name: Sequence_(*(arrays[k][off[i]:off[i + 1]] for k in ("tokens", "hidden", "weight", "lse")))
+                for i, name in enumerate(names)}
+
+    def read_all(self) -> dict[str, Sequence_]:
+        out: dict[str, Sequence_] = {}
+        index = 0
+        while self.has_shard(index):
+            out.update(self.read_shard(index))
+            index += 1
+        return out
+
+    def hidden_of(self, backbone, tokens: Sequence[int]) -> np.ndarray:
+        """Decode one sequence from an empty cache; its hidden states as float16 [T, n_embd]."""
+        backbone.clear()
+        return np.asarray(backbone.decode(list(tokens), hidden=True).hidden, dtype=np.float16)

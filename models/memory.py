@@ -1,0 +1,535 @@
+"""The memory side of the hybrid: a GDN tower plus a copy memory, fused into the backbone's logits.
+
+The backbone (llama.cpp, frozen) gives, for every token t, its final normed hidden state h_t. The
+memory model reads (h_t, token_t) and carries fast weights that persist across days:
+
+- **Tower** (`models/tower.py`): a small stack of Gated DeltaNet blocks over learned projections of
+  [rms(h_t); e(token_t)]. Its per-block states S are long-term memory; its features refine the copy
+  memory's keys from pass to pass during sleep and drive the gate and the answer wording at wake.
+- **Copy memory**: one more gated-delta-rule matrix per head, S_copy [1, H, K, n_embd]. During sleep
+  the value written at position t is the frozen, unit-normalised backbone embedding of the *next*
+  token e(x_{t+1}) (the whole day is replayed, so it is known); the key comes from a short
+  non-causal convolution over the tower's features (sleep may look a few tokens forward). At wake a
+  causal convolution gives the query, S_copy^T q is read back through the same unit-normalised
+  embedding matrix, so recall works for words never seen in training (values are the backbone's
+  own embeddings, not learned vectors). Which vocabulary ids were ever written is kept in the state
+  ("copy.written"), so the wake bias is computed only over those ids.
+- **Fusion**: logits_t = z_t + g_t * (s * E_hat[written] . read_t + E_hat[wording] . W_o f_t), with
+  g_t a learned gate (trained to stay shut on text the memory knows nothing about), s a learned
+  scale, and a small learned wording path over a fixed set of reply-template tokens (so the answer
+  starts the way the stored fact is phrased back, e.g. "Your cat is called ...").
+
+Sleep is Algorithm 1 of the paper, chunk after chunk: every pass starts from the S left by the
+previous pass and reads the previous pass's features; features are dropped after the last pass.
+The copy memory is written once per pass with that pass's keys (values stay the next-token
+embeddings); at wake it is read-only (the day itself is in the backbone's KV cache), while the
+tower's GDN states keep their single-pass updates in a scratch copy (`WakeSession`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from dreamchat.errors import DreamchatError, ModelError
+from dreamchat.models.gdn import STATE_LAYOUT, gated_delta_rule_chunked
+from dreamchat.models.tower import Tower, TowerConfig
+
+log = logging.getLogger(__name__)
+
+FORMAT_NAME = "dreamchat-memory"
+FORMAT_VERSION = 1
+COPY_STATE = "copy.S"            # [1, H, K, n_embd] (STATE_LAYOUT), the copy memory
+COPY_WRITTEN = "copy.written"    # [1, n_vocab] uint8, 1 where a token was ever written as a value
+TOWER_PREFIX = "tower."          # tower states are stored as "tower.<name>"
+
+
+class ConsolidationCancelled(DreamchatError):
+    """`should_stop()` asked consolidation to stop; the memory state was left untouched."""
+
+    def __init__(self):
+        super().__init__("sleep was cancelled before it finished; memory is unchanged, run /sleep again")
+
+
+@dataclass
+class MemoryConfig:
+    n_embd: int = 576            # backbone hidden / embedding width (SmolLM2-135M: 576)
+    n_vocab: int = 49152         # backbone vocabulary size (SmolLM2: 49152)
+    d_model: int = 128           # tower width
+    n_heads: int = 2             # heads per tower GDN block
+    head_dim: int = 32           # key = value width per tower head
+    copy_heads: int = 4          # heads of the copy memory (independent S_copy matrices)
+    copy_key_dim: int = 32       # key / query width per copy head (rows of S_copy)
+    key_window: int = 3          # sleep keys see this many tokens back and forward (non-causal conv)
+    query_window: int = 3        # wake queries see this many tokens back (causal conv)
+    tower_layout: str = "GG"     # tower blocks (A = window attention, G = Gated DeltaNet)
+    mlp_ratio: float = 2.0       # tower MLP width / d_model
+    n_wording: int = 256         # size of the wording vocabulary (reply-template tokens, distinct ids)
+    copy_decay_init: float = 1e-4  # initial per-token forgetting of the copy memory (alpha ~ 1 - this)
+    gate_bias_init: float = -4.0   # the gate starts shut: sigmoid(-4) ~ 0.018
+    copy_scale_init: float = 10.0  # initial logit scale of a perfect copy read (cosine 1)
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("int", int) and v < (0 if f.name.endswith("window") else 1):
+                raise ValueError(f"MemoryConfig.{f.name} must be positive, got {v}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "MemoryConfig":
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown MemoryConfig fields {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class SparseBias:
+    """Add `values` to the backbone's logits at `ids` (int64 / float32, same length)."""
+    ids: np.ndarray
+    values: np.ndarray
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        out = np.array(logits, dtype=np.float32, copy=True)
+        out[self.ids] += self.values
+        return out
+
+
+def _rms(x: Tensor) -> Tensor:
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
+
+
+def unit_embeddings(embeddings: np.ndarray | Tensor) -> Tensor:
+    """Rows scaled to unit L2 norm, float32: the copy memory's value and read-out vectors."""
+    E = torch.as_tensor(np.asarray(embeddings, dtype=np.float32)) if not torch.is_tensor(embeddings) \
+        else embeddings.float()
+    return F.normalize(E, dim=-1, eps=1e-6)
+
+
+class CopyMemory(nn.Module):
+    """Keys, queries, write strength and decay of the copy memory; the values are not learned.
+
+    Keys: a projection of the tower features followed by a depthwise conv that sees `key_window`
+    tokens on both sides (sleep replays the whole chunk, so looking ahead is allowed: in
+    "Pickle is what I call my cat" the position before "Pickle" can see "call"). Queries: the same
+    kind of conv, causal, since at wake the future is unknown.
+    """
+
+    def __init__(self, c: MemoryConfig):
+        super().__init__()
+        self.c = c
+        HK = c.copy_heads * c.copy_key_dim
+        self.key_proj = nn.Linear(c.d_model, HK, bias=False)
+        self.query_proj = nn.Linear(c.d_model, HK, bias=False)
+        self.key_conv = nn.Parameter(self._conv_init(HK, 2 * c.key_window + 1, centre=c.key_window))
+        self.query_conv = nn.Parameter(self._conv_init(HK, c.query_window + 1, centre=c.query_window))
+        self.beta_proj = nn.Linear(c.d_model, c.copy_heads)          # write strength
+        self.decay_proj = nn.Linear(c.d_model, c.copy_heads)         # per-token forgetting
+        nn.init.zeros_(self.decay_proj.weight)
+        # g = -softplus(decay_proj(f)) * 1, softplus^-1(copy_decay_init) as the bias: alpha ~ 1 - init
+        nn.init.constant_(self.decay_proj.bias, math.log(math.expm1(c.copy_decay_init)))
+
+    @staticmethod
+    def _conv_init(channels: int, width: int, centre: int) -> Tensor:
+        w = torch.randn(channels, 1, width) * (0.3 / math.sqrt(width))
+        w[:, 0, centre] += 1.0                                       # start close to "this token"
+        return w
+
+    def keys(self, f: Tensor) -> Tensor:
+        """f [B, T, d] -> unit keys [B, T, H, K] (non-causal conv, zero padding at the edges)."""
+        B, T, _ = f.shape
+        x = self.key_proj(f).transpose(1, 2)                         # (B, HK, T)
+        w = self.c.key_window
+        x = F.conv1d(F.pad(x, (w, w)), self.key_conv, groups=x.shape[1])  # (B, HK, T)
+        return F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6)
+
+    def queries(self, f: Tensor) -> Tensor:
+        """f [B, T, d] -> unit queries [B, T, H, K] (causal conv from a zero history)."""
+        B, T, _ = f.shape
+        x = self.query_proj(f).transpose(1, 2)                       # (B, HK, T)
+        x = F.conv1d(F.pad(x, (self.c.query_window, 0)), self.query_conv, groups=x.shape[1])
+        return F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6)
+
+    def write_gates(self, f: Tensor) -> tuple[Tensor, Tensor]:
+        """f [B, T, d] -> (g log-decay [B, T, H] <= 0, beta [B, T, H] in (0, 1))."""
+        return -F.softplus(self.decay_proj(f)), torch.sigmoid(self.beta_proj(f))
+
+
+class MemoryModel(nn.Module):
+    """Slow weights of the memory side for one backbone; see the module docstring."""
+
+    def __init__(self, config: MemoryConfig, embeddings: np.ndarray | Tensor,
+                 wording_ids: Iterable[int] | None = None):
+        super().__init__()
+        c = self.config = config
+        E = unit_embeddings(embeddings)
+        if tuple(E.shape) != (c.n_vocab, c.n_embd):
+            raise ModelError(f"the backbone's embeddings are {tuple(E.shape)} but this memory model was "
+                             f"built for ({c.n_vocab}, {c.n_embd}); use the memory weights trained for "
+                             f"this backbone or train new ones with `dreamchat train`")
+        self.register_buffer("emb", E, persistent=False)              # (n_vocab, n_embd), frozen
+        # The wording path's vocabulary: n_wording distinct ids chosen by training (reply-template
+        # tokens); `load` overwrites the placeholder range with the saved ids.
+        ids = torch.arange(c.n_wording) if wording_ids is None else \
+            torch.as_tensor(list(dict.fromkeys(int(i) for i in wording_ids)), dtype=torch.long)
+        if len(ids) != c.n_wording or int(ids.min()) < 0 or int(ids.max()) >= c.n_vocab:
+            raise ValueError(f"wording_ids must be {c.n_wording} distinct ids in [0, {c.n_vocab}), "
+                             f"got {len(ids)}")
+        self.register_buffer("wording_ids", ids)                      # (n_wording,) saved with weights
+        self.backbone_fingerprint: str | None = None
+
+        self.in_proj = nn.Linear(2 * c.n_embd, c.d_model)
+        self.tower = Tower(TowerConfig(**self._tower_kwargs(c)))
+        self.copy = CopyMemory(c)
+        self.gate = nn.Linear(c.d_model + c.copy_heads, 1)
+        nn.init.zeros_(self.gate.weight)
+        nn.init.constant_(self.gate.bias, c.gate_bias_init)
+        self.copy_log_scale = nn.Parameter(torch.tensor(math.log(c.copy_scale_init)))
+        self.wording = nn.Linear(c.d_model, c.n_embd, bias=False)
+        nn.init.normal_(self.wording.weight, std=0.02)
+
+    @staticmethod
+    def _tower_kwargs(c: MemoryConfig) -> dict:
+        return dict(d_model=c.d_model, layout=c.tower_layout, n_heads=c.n_heads, mlp_ratio=c.mlp_ratio,
+                    head_k_dim=c.head_dim, head_v_dim=c.head_dim)
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def device(self) -> torch.device:
+        return self.emb.device
+
+    def empty_state(self, batch: int = 1) -> dict[str, Tensor]:
+        """Zero fast weights: the tower's S matrices, the copy memory and its (empty) written-id set."""
+        c = self.config
+        state = {TOWER_PREFIX + k: v for k, v in self.tower.initial_state(batch, device=self.device).items()}
+        state[COPY_STATE] = torch.zeros(batch, c.copy_heads, c.copy_key_dim, c.n_embd, device=self.device)
+        state[COPY_WRITTEN] = torch.zeros(batch, c.n_vocab, dtype=torch.uint8, device=self.device)
+        return state
+
+    def _tower_state(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        n = len(TOWER_PREFIX)
+        return {k[n:]: v for k, v in state.items() if k.startswith(TOWER_PREFIX)}
+
+    def check_state(self, state: dict[str, Tensor]) -> None:
+        """Raise ValueError naming the first missing or mis-shaped entry of `state`."""
+        ref = self.empty_state(1)
+        for name, t in ref.items():
+            if name not in state:
+                raise ValueError(f"memory state lacks {name!r}; it was made by another memory model")
+            if tuple(state[name].shape[1:]) != tuple(t.shape[1:]):
+                raise ValueError(f"memory state {name!r} has shape {tuple(state[name].shape)}, "
+                                 f"expected [B, {', '.join(map(str, t.shape[1:]))}] ({STATE_LAYOUT})")
+
+    # ---------------------------------------------------------------- the differentiable core
+
+    def inputs(self, hidden: Tensor, tokens: Tensor) -> Tensor:
+        """hidden [B, T, n_embd] float, tokens [B, T] long -> tower input [B, T, d_model]."""
+        return self.in_proj(torch.cat([_rms(hidden.float()), self.emb[tokens]], dim=-1))
+
+
+    def sleep_passes(self, hidden: Tensor, tokens: Tensor, next_tokens: Tensor, valid: Tensor,
+                     state: dict[str, Tensor], passes: int) -> Iterator[dict[str, Tensor]]:
+        """Algorithm 1 on one chunk, batched and differentiable; yields the state after every pass.
+
+        hidden [B, T, n_embd]; tokens [B, T]; next_tokens [B, T] (the token that follows each
+        position, -1 where unknown: nothing is written there); valid [B, T] bool (False = padding,
+        inert); state as `empty_state(B)` (not modified). Pass j reads the features of pass j-1 and
+        starts from its S; the tower's attention/conv caches start empty on every pass; the copy
+        memory is written once per pass with that pass's keys, its values staying e(next token).
+        """
+        if passes < 1:
+            raise ValueError(f"passes must be >= 1, got {passes}")
+        c = self.config
+        valid = valid.bool()
+        writes = valid & (next_tokens >= 0)                                       # (B, T)
+        nt = next_tokens.clamp(min=0)
+        values = (self.emb[nt] * writes[..., None])[:, :, None, :]                # (B, T, 1, n_embd)
+        values = values.expand(-1, -1, c.copy_heads, -1)                          # (B, T, H, n_embd)
+        # The written-id set grows by every token written as a value (non-differentiable).
+        written = state[COPY_WRITTEN].scatter_reduce(1, nt, writes.to(state[COPY_WRITTEN].dtype),
+                                                     reduce="amax")              # (B, n_vocab)
+        tower_state = self._tower_state(state)
+        S_copy = state[COPY_STATE]
+        f = self.inputs(hidden, tokens) * valid[..., None]                        # (B, T, d)
+        for _ in range(passes):
+            f, tower_state = self.tower(f, tower_state)
+            tower_state = self.tower.long_term(tower_state)                       # S only: caches reset
+            f = f * valid[..., None]
+            k = self.copy.keys(f)                                                 # (B, T, H, K)
+            g, beta = self.copy.write_gates(f)                                    # (B, T, H) each
+            _, S_copy = gated_delta_rule_chunked(k, k, values, g * valid[..., None],
+                                                 beta * writes[..., None], S_copy)
+            new = {TOWER_PREFIX + name: t for name, t in tower_state.items()}
+            new[COPY_STATE] = S_copy
+            new[COPY_WRITTEN] = written
+            yield new
+
+    def sleep(self, hidden: Tensor, tokens: Tensor, next_tokens: Tensor, valid: Tensor,
+              state: dict[str, Tensor], passes: int) -> dict[str, Tensor]:
+        """`sleep_passes` run to the end: the state after the last pass (features dropped)."""
+        for new in self.sleep_passes(hidden, tokens, next_tokens, valid, state, passes):
+            pass
+        return new
+
+    def wake_features(self, hidden: Tensor, tokens: Tensor, state: dict[str, Tensor]
+                      ) -> tuple[Tensor, Tensor, Tensor]:
+        """One causal pass over wake tokens, batched (training; `WakeSession` is the streaming form).
+        Returns gate [B, T] in (0, 1), the copy read [B, T, n_embd] (sum over heads of S_copy^T q)
+        and the wording vector [B, T, n_embd] (W_o f)."""
+        f, _ = self.tower(self.inputs(hidden, tokens), self._tower_state(state))    # (B, T, d)
+        q = self.copy.queries(f)                                                    # (B, T, H, K)
+        read = torch.einsum("bthk,bhkv->bthv", q, state[COPY_STATE])                # (B, T, H, V)
+        gate = torch.sigmoid(self.gate(torch.cat([f, read.norm(dim=-1)], dim=-1))).squeeze(-1)
+        return gate, read.sum(2), self.wording(f)
+
+    def dense_bias(self, gate: Tensor, read: Tensor, wording: Tensor, written: Tensor) -> Tensor:
+        """The full-vocabulary logit bias at selected positions (training; wake uses the sparse form).
+        gate [N], read [N, n_embd], wording [N, n_embd], written [N, n_vocab] (0/1) -> [N, n_vocab]."""
+        copy = (read @ self.emb.t()) * written.to(read.dtype) * self.copy_log_scale.exp()  # (N, n_vocab)
+        words = wording @ self.emb[self.wording_ids].t()                                   # (N, n_wording)
+        return gate[:, None] * copy.index_add(1, self.wording_ids, words)
+
+    def bias_on(self, ids: Tensor, gate: Tensor, read: Tensor, wording: Tensor, written: Tensor) -> Tensor:
+        """`dense_bias` restricted to the vocabulary columns `ids` [C] (training: the bias is zero
+        outside the written and wording ids, so the exact full-vocabulary softmax needs only these
+        columns plus a precomputed log-sum-exp of the backbone's logits). -> [N, C]."""
+        E = self.emb[ids]                                                                  # (C, n_embd)
+        copy = (read @ E.t()) * written[:, ids].to(read.dtype) * self.copy_log_scale.exp()  # (N, C)
+        in_words = torch.zeros(self.config.n_vocab, dtype=read.dtype, device=read.device)
+        in_words[self.wording_ids] = 1.0
+        words = (wording @ E.t()) * in_words[ids]                                          # (N, C)
+        return gate[:, None] * (copy + words)
+
+    # ---------------------------------------------------------------- product API
+
+    @torch.no_grad()
+    def consolidate(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]], state: dict[str, Tensor],
+                    passes: int, on_progress: Callable | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> dict[str, Tensor]:
+        """Sleep on one day: chunks of (hidden [T, n_embd], tokens [T]) as the backbone saw them.
+
+        Algorithm 1 chunk after chunk: `passes` passes per chunk, then only S is carried to the next
+        chunk. The token that follows a chunk's last position is the next chunk's first token, so
+        chunks are read one ahead. `on_progress(chunk_index, n_chunks, pass_index, passes,
+        tokens_done)` is called after every pass; `should_stop()` returning True raises
+        `ConsolidationCancelled` and leaves `state` as it was (everything is built on new tensors).
+        Returns the new state on the CPU.
+        """
+        if passes < 1:
+            raise ValueError(f"passes must be >= 1, got {passes}")
+        self.check_state(state)
+        if not hasattr(chunks, "__len__"):
+            chunks = list(chunks)
+        n_chunks = len(chunks)
+        dev = self.device
+        current = {name: t.to(dev) for name, t in state.items()}
+        it = iter(chunks)
+        ahead = next(it, None)
+        index = tokens_done = 0
+        while ahead is not None:
+            hidden, tokens = ahead
+            ahead = next(it, None)
+            h = torch.as_tensor(np.asarray(hidden, dtype=np.float32), device=dev)[None]   # (1, T, n_embd)
+            tok = torch.as_tensor(np.asarray(tokens, dtype=np.int64), device=dev)[None]   # (1, T)
+            if h.dim() != 3 or h.shape[1] != tok.shape[1] or h.shape[2] != self.config.n_embd:
+                raise ValueError(f"chunk {index}: hidden {tuple(h.shape[1:])} does not match "
+                                 f"{tok.shape[1]} tokens of width {self.config.n_embd}")
+            follow = int(ahead[1][0]) if ahead is not None and len(ahead[1]) else -1
+            nxt = torch.cat([tok[:, 1:], tok.new_full((1, 1), follow)], dim=1)              # (1, T)
+            valid = torch.ones_like(tok, dtype=torch.bool)
+            for p, new in enumerate(self.sleep_passes(h, tok, nxt, valid, current, passes)):
+                if should_stop is not None and should_stop():
+                    raise ConsolidationCancelled()
+                if p == passes - 1:
+                    current = new
+                    tokens_done += tok.shape[1]
+                if on_progress is not None:
+                    on_progress(index, n_chunks, p, passes, tokens_done)
+            index += 1
+        return {name: t.detach().cpu() for name, t in current.items()}
+
+    def wake(self, state: dict[str, Tensor]) -> "WakeSession":
+        """A streaming session over `state` (read, never modified: the session works on copies)."""
+        self.check_state(state)
+        return WakeSession(self, state)
+
+    # ---------------------------------------------------------------- files
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the config and every saved tensor (name, dtype, shape, bytes)."""
+        h = hashlib.sha256(self.config.to_json().encode())
+        for name, t in sorted(self._tensors().items()):
+            t = t.detach().cpu().contiguous()
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        return h.hexdigest()
+
+    def _tensors(self) -> dict[str, Tensor]:
+        return {name: t for name, t in self.state_dict().items()}
+
+    def save(self, path: str | Path, backbone_fingerprint: str = "") -> None:
+        """Write the slow weights as safetensors, config and format in the metadata (atomic)."""
+        from safetensors.torch import save_file
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION),
+                "config": self.config.to_json(), "state_layout": STATE_LAYOUT,
+                "backbone_fingerprint": backbone_fingerprint or (self.backbone_fingerprint or ""),
+                "n_embd": str(self.config.n_embd), "n_vocab": str(self.config.n_vocab)}
+        tmp = path.with_name(path.name + ".tmp")
+        save_file({k: v.detach().cpu().contiguous() for k, v in self._tensors().items()}, str(tmp),
+                  metadata=meta)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path, embeddings, backbone_fingerprint: str | None = None) -> "MemoryModel":
+        """Read slow weights saved by `save`. `embeddings`: the backbone's output embeddings
+        [n_vocab, n_embd], or the Backbone itself (then its fingerprint is checked too). Raises
+        ModelError (one line, with the fix) when the file is missing, unreadable, of another format
+        or version, or made for another backbone (n_embd / n_vocab, or the backbone fingerprint
+        recorded in the file when one is known)."""
+        from safetensors import safe_open
+        path = Path(path)
+        retrain = "train weights for this model with `dreamchat train`"
+        if not path.is_file():
+            raise ModelError(f"memory weights not found at {path}; reinstall dreamchat or {retrain}")
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+        except Exception as exc:  # safetensors raises several types for a damaged file
+            raise ModelError(f"memory weights at {path} are unreadable ({exc.__class__.__name__}); "
+                             f"reinstall dreamchat or {retrain}") from exc
+        if meta.get("format") != FORMAT_NAME:
+            raise ModelError(f"{path} is not a dreamchat memory-weights file; {retrain}")
+        if meta.get("format_version") != str(FORMAT_VERSION):
+            raise ModelError(f"memory weights at {path} have format version {meta.get('format_version')}, "
+                             f"this dreamchat reads version {FORMAT_VERSION}; upgrade dreamchat or {retrain}")
+        try:
+            config = MemoryConfig.from_json(meta["config"])
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ModelError(f"memory weights at {path} have a damaged config; {retrain}") from exc
+        if hasattr(embeddings, "output_embeddings"):      # a Backbone: take its matrix and fingerprint
+            backbone_fingerprint = backbone_fingerprint or getattr(embeddings, "fingerprint", None)
+            embeddings = embeddings.output_embeddings()
+        E = np.asarray(embeddings)
+        if E.ndim != 2 or E.shape != (config.n_vocab, config.n_embd):
+            raise ModelError(f"memory weights at {path} were trained for a backbone with n_vocab="
+                             f"{config.n_vocab}, n_embd={config.n_embd}, but this backbone has "
+                             f"{tuple(E.shape)}; use --model with the matching GGUF or {retrain}")
+        stored_fp = meta.get("backbone_fingerprint", "")
+        if backbone_fingerprint and stored_fp and stored_fp != backbone_fingerprint:
+            raise ModelError(f"memory weights at {path} were trained for another backbone file "
+                             f"(fingerprint {stored_fp[:12]}, this one {backbone_fingerprint[:12]}); {retrain}")
+        n_wording = int(tensors["wording_ids"].numel()) if "wording_ids" in tensors else -1
+        if n_wording != config.n_wording:
+            raise ModelError(f"memory weights at {path} are incomplete (wording ids); {retrain}")
+        model = cls(config, E)
+        try:
+            model.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
+            raise ModelError(f"memory weights at {path} do not match their config "
+                             f"({str(exc).splitlines()[0]}); {retrain}") from exc
+        model.backbone_fingerprint = stored_fp or None
+        model.eval()
+        return model
+
+
+class WakeSession:
+    """Streaming wake over a scratch copy of the state: `feed` returns the bias for the next token.
+
+    Fixed products are computed once here: for the union U of written ids and wording ids,
+    A = [s * E_hat[U] S_copy^T (per head, zero for ids never written) | E_hat[U] W_o (zero outside
+    the wording set)], so one token costs a tower step, a causal conv and one [|U|, H K + d] product.
+    """
+
+    def __init__(self, model: MemoryModel, state: dict[str, Tensor]):
+        self.model = model
+        c = model.config
+        dev = model.device
+        with torch.no_grad():
+            self.tower_state = {k[len(TOWER_PREFIX):]: v.to(dev).clone()
+                                for k, v in state.items() if k.startswith(TOWER_PREFIX)}
+            S_copy = state[COPY_STATE].to(dev)[:1].float()                       # (1, H, K, V)
+            written = state[COPY_WRITTEN].to(dev)[0].bool()                      # (n_vocab,)
+            words = model.wording_ids
+            ids = torch.unique(torch.cat([written.nonzero().squeeze(1), words]))  # (U,)
+            E_u = model.emb[ids]                                                 # (U, V)
+            copy_part = torch.einsum("uv,hkv->uhk", E_u, S_copy[0]).reshape(len(ids), -1)  # (U, H K)
+            copy_part = copy_part * (written[ids][:, None] * model.copy_log_scale.exp())
+            in_words = torch.zeros(c.n_vocab, dtype=torch.bool, device=dev)
+            in_words[words] = True
+            word_part = (E_u @ model.wording.weight) * in_words[ids][:, None]    # (U, d)
+            self.ids = ids.cpu().numpy()
+            self.A = torch.cat([copy_part, word_part], dim=1).contiguous()       # (U, H K + d)
+            self.gram = S_copy[0] @ S_copy[0].transpose(1, 2)                    # (H, K, K)
+            self.qbuf = torch.zeros(1, c.copy_heads * c.copy_key_dim, c.query_window, device=dev)
+        self.n_fed = 0
+
+    @torch.no_grad()
+    def feed(self, hidden: np.ndarray, tokens: np.ndarray) -> SparseBias:
+        """One pass over T new tokens (hidden [T, n_embd], tokens [T]); returns the logit bias for the
+        token that follows the last of them."""
+        m, c = self.model, self.model.config
+        h = torch.as_tensor(np.asarray(hidden, dtype=np.float32), device=m.device).reshape(1, -1, c.n_embd)
+        tok = torch.as_tensor(np.asarray(tokens, dtype=np.int64), device=m.device).reshape(1, -1)
+        if h.shape[1] != tok.shape[1] or tok.shape[1] == 0:
+            raise ValueError(f"feed needs hidden [T, {c.n_embd}] and tokens [T] with T >= 1, "
+                             f"got {tuple(h.shape[1:])} and {tok.shape[1]} tokens")
+        f, self.tower_state = m.tower(m.inputs(h, tok), self.tower_state)        # (1, T, d)
+        x = torch.cat([self.qbuf, m.copy.query_proj(f).transpose(1, 2)], dim=2)  # (1, HK, w + T)
+        self.qbuf = x[:, :, x.shape[2] - c.query_window:]
+        last = x[0, :, x.shape[2] - c.query_window - 1:]                         # (HK, w + 1)
+        q = (last * m.copy.query_conv[:, 0]).sum(-1).view(c.copy_heads, -1)     # (H, K)
+        q = F.normalize(q, dim=-1, eps=1e-6)
+        norms = torch.einsum("hk,hkj,hj->h", q, self.gram, q).clamp(min=0).sqrt()  # |S_copy^T q| per head
+        f_last = f[0, -1]                                                        # (d,)
+        gate = torch.sigmoid(m.gate(torch.cat([f_last, norms])))                 # (1,)
+        values = (self.A @ torch.cat([q.reshape(-1), f_last])) * gate            # (U,)
+        self.n_fed += tok.shape[1]
+        return SparseBias(ids=self.ids, values=values.float().cpu().numpy())
+
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def default_weights_path() -> Path:
+    """The shipped slow weights for the default model (SmolLM2-135M-Instruct Q4_1)."""
+    return WEIGHTS_DIR / "smollm2-135m-instruct-q4_1.memory.safetensors"
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The safetensors metadata of a weights file ({} if it is missing or unreadable)."""
+    from safetensors import safe_open
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except Exception:  # missing, truncated, not safetensors: the caller treats it as "no weights"
+        return {}
+
+
+def shipped_weights_for(backbone_fingerprint: str) -> Path | None:
+    """The shipped weights file trained for the backbone with this fingerprint, or None."""
+    for path in sorted(WEIGHTS_DIR.glob("*.memory.safetensors")):
+        meta = read_metadata(path)
+        if meta.get("format") == FORMAT_NAME and meta.get("backbone_fingerprint") == backbone_fingerprint:
+            return path
+    return None

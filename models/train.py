@@ -1,0 +1,683 @@
+"""Training of the memory model's slow weights (`dreamchat train`; also `torchrun -m dreamchat.models.train`).
+
+1. **Data.** Multi-day episodes from `models/episodes.py` (facts stated on one day, asked about on a
+   later one, plus small talk and questions about facts never stated). Every day and every probe
+   (question + target reply) is rendered exactly as the assistant would see it and decoded once with
+   llama.cpp; hidden states go to a `FeatureCache` (float16 shards), keyed by the backbone's
+   fingerprint and a hash of the texts, together with an `index.json` (which sequences form which
+   episode) and the backbone's output embeddings. Building the cache is the slow part (~450
+   tokens/s on 2 cores); it happens once, on rank 0, and resumes shard by shard.
+2. **Objective.** For a batch of episodes: sleep day after day (Algorithm 1, `passes` passes, drawn
+   per step from `--passes`), then wake on every probe from the state of the nights before it, and
+   take the cross-entropy of the fused logits z + bias on the reply tokens (value tokens weighted
+   more), plus a smaller cross-entropy on the later days' ordinary assistant text, so the gate
+   learns to stay shut when memory has nothing to add. Backbone logits are h E^T from the cached
+   hidden states (same argmax as llama.cpp's, llama-cpp-notes §4(a)). The memory's bias is zero
+   outside the written and wording ids, so the exact full-vocabulary softmax needs only those
+   columns plus each position's precomputed log-sum-exp. Gradients flow end to end through every
+   pass, day and chunk (the paper's BPTT).
+3. **Loop.** AdamW, warm-up + cosine, gradient clipping; DistributedDataParallel when started under
+   torchrun (gloo on CPU, NCCL on GPU); a tqdm bar on rank 0; checkpoints every `--ckpt-every`
+   steps and `--resume`; teacher-forced recall on held-out episodes (values and phrasings never seen
+   in training) at the end and every `--eval-every` steps; the final weights as safetensors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+INDEX_FORMAT_VERSION = 1
+
+
+# ------------------------------------------------------------------------------------------ arguments
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `dreamchat train` (`--model`, `--home`, `--weights` come from the main CLI)."""
+    g = parser.add_argument_group("data")
+    g.add_argument("--episodes", type=int, default=500, help="one-night training episodes (default 500)")
+    g.add_argument("--long-episodes", type=int, default=150,
+                   help="extra training episodes with --long-nights nights between facts and questions (default 150)")
+    g.add_argument("--long-nights", type=int, default=3, help="nights of the long episodes (default 3)")
+    g.add_argument("--eval-episodes", type=int, default=150, help="held-out episodes (default 150)")
+    g.add_argument("--data-seed", type=int, default=1, help="seed of the episode generator")
+    g.add_argument("--cache", metavar="DIR", default=None,
+                   help="feature cache folder (default: the dreamchat cache folder / features)")
+    g.add_argument("--data", metavar="DIR", default=None,
+                   help="train on an existing feature set (a cache sub-folder with index.json); no backbone needed")
+    g.add_argument("--shard-size", type=int, default=20, help="episodes per feature shard (default 20)")
+    g.add_argument("--eval-data", metavar="DIR", default=None, help="held-out feature set for --data")
+    t = parser.add_argument_group("training")
+    t.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
+    t.add_argument("--batch", type=int, default=16, help="episodes per step, all ranks together (default 16)")
+    t.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default 3e-3)")
+    t.add_argument("--passes", default="1,2,4", help="sleep passes drawn per step (default 1,2,4)")
+    t.add_argument("--eval-passes", type=int, default=2, help="sleep passes for evaluation (default 2)")
+    t.add_argument("--value-weight", type=float, default=3.0, help="loss weight of value tokens (default 3)")
+    t.add_argument("--neutral-weight", type=float, default=0.3,
+                   help="loss weight of ordinary assistant text on later days (default 0.3)")
+    t.add_argument("--config", metavar="JSON", default=None, help="MemoryConfig overrides as JSON")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    o = parser.add_argument_group("output")
+    o.add_argument("--out", metavar="PATH", default="memory.safetensors", help="where to write the weights")
+    o.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (default 200)")
+    o.add_argument("--eval-every", type=int, default=0, help="held-out evaluation every N steps (0 = end only)")
+    o.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.add_argument("--build-only", choices=["train", "test", "both"], default=None,
+                   help="only build the feature set(s) and stop (e.g. two processes building one each)")
+
+
+# ------------------------------------------------------------------------------------------ data
+
+@dataclass
+class ProbeRef:
+    name: str                   # sequence name in the feature cache
+    day: int                    # asked on this day: memory = the nights of days < day
+    kind: str = ""
+    combined: bool = False
+    answer: str = ""
+
+
+@dataclass
+class EpisodeRef:
+    days: list[str]             # sequence names, day by day
+    probes: list[ProbeRef] = field(default_factory=list)
+
+
+def _piece_spans(backbone, tokens: list[int]) -> list[tuple[int, int]]:
+    """Byte span of every token in the concatenated detokenized text."""
+    spans, pos = [], 0
+    for t in tokens:
+        n = len(backbone.detokenize([t]))
+        spans.append((pos, pos + n))
+        pos += n
+    return spans
+
+
+def _message_weights(backbone, messages, system_prompt, tokens, role: str, w: float) -> np.ndarray:
+    """Weight w on the content tokens of every `role` message (predicting them from the position before)."""
+    from dreamchat.models.features import render_day
+    weight = np.zeros(len(tokens), np.float32)
+    for i, m in enumerate(messages):
+        if m["role"] != role:
+            continue
+        start = len(render_day(backbone, messages[:i], system_prompt, add_generation_prompt=True))
+        end = len(render_day(backbone, messages[: i + 1], system_prompt))
+        if start < end <= len(tokens):
+            weight[start - 1: end - 2] = w        # predict tokens[start .. end-2] (content + end-of-turn)
+    return weight
+
+
+def _reply_weights(backbone, prefix_len: int, tokens: list[int], answer: str, value_weight: float) -> np.ndarray:
+    """1 on the reply tokens (through the end-of-turn token), value_weight where they spell `answer`."""
+    weight = np.zeros(len(tokens), np.float32)
+    eos = [i for i, t in enumerate(tokens) if t in backbone.eos_ids and i >= prefix_len]
+    end = eos[0] if eos else len(tokens) - 1
+    weight[prefix_len - 1: end] = 1.0            # position t predicts tokens[t + 1]
+    if answer:
+        reply = tokens[prefix_len: end]
+        spans = _piece_spans(backbone, reply)
+        text = b"".join(backbone.detokenize([t]) for t in reply)
+        at = text.find(answer.encode("utf-8"))
+        if at >= 0:
+            for j, (a, b) in enumerate(spans):
+                if a < at + len(answer.encode("utf-8")) and b > at:
+                    weight[prefix_len + j - 1] = value_weight
+    return weight
+
+
+def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: str, *,
+                      value_weight: float, neutral_weight: float, shard_size: int = 50,
+                      progress: bool = True) -> Path:
+    """Render and decode every day and probe of `episodes` once; returns the feature-set folder.
+
+    Writes `index.json` (episode structure, shapes, backbone fingerprint), `embeddings.npy` (the
+    backbone's output embeddings) and the feature shards. Resumes an interrupted build.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from dreamchat.models.features import FeatureCache, Sequence_, episode_set_key, render_day
+
+    payload = [[[dict(m) for m in day] for day in ep.days] +
+               [[p.day, p.question, p.reply, p.answer, p.kind] for p in ep.probes] for ep in episodes]
+    settings = {"system_prompt": system_prompt, "value_weight": value_weight,
+                "neutral_weight": neutral_weight, "shard_size": shard_size, "name": name}
+    key = f"{name}-{episode_set_key(backbone.fingerprint, payload, settings)}"
+    cache = FeatureCache(root, key)
+    index = cache.dir / "index.json"
+    if index.is_file() and json.loads(index.read_text())["settings"].get("complete", True):
+        return cache.dir
+    E = torch.from_numpy(np.asarray(backbone.output_embeddings(), dtype=np.float32))   # (n_vocab, n_embd)
+
+    def sequence(tokens: list[int], weight: np.ndarray, hidden: np.ndarray | None = None) -> Sequence_:
+        if hidden is None:
+            hidden = cache.hidden_of(backbone, tokens)                                # (T, n_embd) f16
+        lse = np.zeros(len(tokens), np.float32)
+        at = np.nonzero(weight)[0]
+        if len(at):
+            z = torch.from_numpy(hidden[at].astype(np.float32)) @ E.t()               # (n, n_vocab)
+            lse[at] = torch.logsumexp(z, dim=-1).numpy()
+        return Sequence_(np.asarray(tokens, np.int64), hidden, weight, lse)
+
+    system_tokens = render_day(backbone, [], system_prompt)
+    system_hidden: list[np.ndarray] = []
+
+    def decode_after_prefix(toks: list[int]) -> np.ndarray:
+        """Hidden states of `toks` from an empty cache; the system prompt, the same at the start of
+        every sequence, is decoded once and kept in the KV cache."""
+        P = len(system_tokens)
+        if P and toks[:P] == system_tokens and len(toks) > P:
+            if not system_hidden or backbone.tokens[:P] != system_tokens:
+                system_hidden[:] = [cache.hidden_of(backbone, system_tokens)]
+            backbone.truncate(P)
+            rest = np.asarray(backbone.decode(toks[P:], hidden=True).hidden, np.float16)
+            return np.concatenate([system_hidden[0], rest])
+        return cache.hidden_of(backbone, toks)
+
+    def day_and_probes(ep, e: int, ref: EpisodeRef) -> dict[str, Sequence_]:
+        """All sequences of one episode. Probes on day d share that day's messages as a prefix:
+        decode it once, then each question + reply on top of it (KV truncated back in between)."""
+        out = {}
+        for d, day in enumerate(ep.days):
+            toks = render_day(backbone, day, system_prompt)
+            w = (_message_weights(backbone, list(day), system_prompt, toks, "assistant", neutral_weight)
+                 if d > 0 else np.zeros(len(toks), np.float32))
+            hidden_day = decode_after_prefix(toks)
+            out[ref.days[d]] = sequence(toks, w, hidden_day)
+            for k, p in enumerate(ep.probes):
+                if int(p.day) != d:
+                    continue
+                q = list(day) + [{"role": "user", "content": p.question}]
+                prefix = render_day(backbone, q, system_prompt, add_generation_prompt=True)
+                full = render_day(backbone, q + [{"role": "assistant", "content": p.reply}], system_prompt)
+                if full[:len(toks)] == toks and backbone.n_past >= len(toks) and backbone.tokens[:len(toks)] == toks:
+                    backbone.truncate(len(toks))
+                    rest = np.asarray(backbone.decode(full[len(toks):], hidden=True).hidden, np.float16)
+                    hidden = np.concatenate([hidden_day, rest])
+                else:
+                    hidden = None
+                w = _reply_weights(backbone, len(prefix), full, p.answer or "", value_weight)
+                out[f"e{e}/p{k}"] = sequence(full, w, hidden)
+        return out
+
+    refs: list[EpisodeRef] = []
+    n_shards = -(-len(episodes) // shard_size)
+    bar = tqdm(total=len(episodes), desc=f"features ({name})", unit="ep", disable=not progress)
+    cache.dir.mkdir(parents=True, exist_ok=True)
+    np.save(cache.dir / "embeddings.npy", E.numpy())
+    for s in range(n_shards):
+        batch = episodes[s * shard_size:(s + 1) * shard_size]
+        build = not cache.has_shard(s)
+        seqs = {}
+        for j, ep in enumerate(batch):
+            e = s * shard_size + j
+            ref = EpisodeRef(days=[f"e{e}/d{d}" for d in range(len(ep.days))])
+            ref.probes = [ProbeRef(f"e{e}/p{k}", int(p.day), str(p.kind), bool(p.combined), str(p.answer or ""))
+                          for k, p in enumerate(ep.probes)]
+            if build:
+                seqs.update(day_and_probes(ep, e, ref))
+            refs.append(ref)
+            bar.update(1)
+        if build:
+            cache.write_shard(s, seqs)
+        # The index covers the finished shards, so a partial set can already be trained on.
+        write_index(cache.dir, refs, None, backbone.fingerprint, getattr(backbone, "name", ""),
+                    {**settings, "complete": s == n_shards - 1, "n_shards": s + 1}, E.shape)
+    bar.close()
+    backbone.clear()
+    return cache.dir
+
+
+def write_index(folder: Path, refs: list[EpisodeRef], embeddings: np.ndarray | None, backbone_fingerprint: str,
+                backbone_name: str = "", settings: dict | None = None, shape: tuple | None = None) -> None:
+    """Write `index.json` (the episodes whose shards are on disk), and `embeddings.npy` (the
+    backbone's output embeddings) when given. The index is replaced atomically, after its shards."""
+    if embeddings is not None:
+        np.save(folder / "embeddings.npy", np.asarray(embeddings, np.float32))
+        shape = embeddings.shape
+    index = {"format_version": INDEX_FORMAT_VERSION, "backbone_fingerprint": backbone_fingerprint,
+             "backbone_name": backbone_name, "n_embd": int(shape[1]), "n_vocab": int(shape[0]),
+             "settings": settings or {},
+             "episodes": [{"days": r.days, "probes": [vars(p) for p in r.probes]} for r in refs]}
+    tmp = folder / "index.json.tmp"
+    tmp.write_text(json.dumps(index))
+    tmp.replace(folder / "index.json")
+
+
+class FeatureSet:
+    """A built feature set in memory: sequences by name, episode structure, embeddings."""
+
+    def __init__(self, folder: str | Path):
+        from dreamchat.models.features import FeatureCache
+        from dreamchat.errors import DreamchatError
+        folder = Path(folder)
+        if not (folder / "index.json").is_file():
+            raise DreamchatError(f"{folder} is not a feature set (no index.json); build one with `dreamchat train`")
+        self.index = json.loads((folder / "index.json").read_text())
+        self.episodes = [EpisodeRef(e["days"], [ProbeRef(**p) for p in e["probes"]])
+                         for e in self.index["episodes"]]
+        self.seqs = FeatureCache(folder.parent, folder.name).read_all()
+        # a set still being built may hold a shard newer than its index: keep indexed episodes only
+        self.episodes = [e for e in self.episodes if all(n in self.seqs for n in e.days)]
+        self.embeddings = np.load(folder / "embeddings.npy")
+        self.backbone_fingerprint = self.index["backbone_fingerprint"]
+
+
+def wording_vocabulary(fs: FeatureSet, limit: int) -> list[int]:
+    """The wording path's ids: the most frequent non-value reply tokens of the training probes."""
+    counts: dict[int, int] = {}
+    for ep in fs.episodes:
+        for p in ep.probes:
+            s = fs.seqs[p.name]
+            for t in np.nonzero(s.weight == 1.0)[0]:     # plain reply tokens (value tokens weigh more)
+                tok = int(s.tokens[t + 1])
+                counts[tok] = counts.get(tok, 0) + 1
+    return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
+
+
+# ------------------------------------------------------------------------------------------ batches
+
+def _pad(arrays: list[np.ndarray], dtype, fill=0) -> np.ndarray:
+    T = max((len(a) for a in arrays), default=0)
+    out = np.full((len(arrays), max(T, 1)) + arrays[0].shape[1:], fill, dtype=dtype)
+    for i, a in enumerate(arrays):
+        out[i, :len(a)] = a
+    return out
+
+
+def make_batch(fs: FeatureSet, episode_ids: list[int], device) -> dict:
+    """Tensors for a batch of episodes: padded days (day-major) and padded probes."""
+    import torch
+    eps = [fs.episodes[i] for i in episode_ids]
+    n_days = max(len(e.days) for e in eps)
+    days = []
+    for d in range(n_days):
+        seqs = [fs.seqs[e.days[d]] if d < len(e.days) else None for e in eps]
+        toks = [s.tokens if s is not None else np.zeros(0, np.int64) for s in seqs]
+        hid = [s.hidden if s is not None else np.zeros((0, fs.embeddings.shape[1]), np.float16) for s in seqs]
+        wts = [s.weight if s is not None else np.zeros(0, np.float32) for s in seqs]
+        lse = [s.lse if s is not None else np.zeros(0, np.float32) for s in seqs]
+        tokens = torch.from_numpy(_pad(toks, np.int64))
+        valid = torch.from_numpy(_pad([np.ones(len(t), bool) for t in toks], bool))
+        nxt = torch.cat([tokens[:, 1:], torch.full((len(eps), 1), -1)], dim=1)
+        nxt = torch.where(torch.cat([valid[:, 1:], torch.zeros(len(eps), 1, dtype=torch.bool)], 1), nxt, -1)
+        days.append({"tokens": tokens.to(device), "next": nxt.to(device), "valid": valid.to(device),
+                     "hidden": torch.from_numpy(_pad(hid, np.float16)).to(device),
+                     "weight": torch.from_numpy(_pad(wts, np.float32)).to(device),
+                     "lse": torch.from_numpy(_pad(lse, np.float32)).to(device),
+                     "present": torch.tensor([d < len(e.days) for e in eps], device=device)})
+    probes = [(b, p) for b, e in enumerate(eps) for p in e.probes]
+    batch = {"days": days, "probe_episode": torch.tensor([b for b, _ in probes], dtype=torch.long, device=device),
+             "probe_day": torch.tensor([min(p.day, n_days) for _, p in probes], dtype=torch.long, device=device),
+             "probe_refs": [p for _, p in probes]}
+    if probes:
+        seqs = [fs.seqs[p.name] for _, p in probes]
+        batch.update({
+            "p_tokens": torch.from_numpy(_pad([s.tokens for s in seqs], np.int64)).to(device),
+            "p_hidden": torch.from_numpy(_pad([s.hidden for s in seqs], np.float16)).to(device),
+            "p_weight": torch.from_numpy(_pad([s.weight for s in seqs], np.float32)).to(device),
+            "p_lse": torch.from_numpy(_pad([s.lse for s in seqs], np.float32)).to(device)})
+    return batch
+
+
+# ------------------------------------------------------------------------------------------ objective
+
+def _objective_class():
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class Objective(nn.Module):
+        """Wraps a MemoryModel so DistributedDataParallel sees one forward: batch -> (loss, stats)."""
+
+        def __init__(self, model, embeddings_raw: np.ndarray, max_neutral: int = 12):
+            super().__init__()
+            self.model = model
+            self.register_buffer("E_raw", torch.as_tensor(np.asarray(embeddings_raw, np.float32)),
+                                 persistent=False)
+            self.max_neutral = max_neutral
+
+        def nights(self, batch: dict, passes: int) -> list[dict]:
+            """States before each day: [empty, after day 0, after days 0-1, ...] (differentiable)."""
+            m = self.model
+            B = batch["days"][0]["tokens"].shape[0]
+            state = {k: v.to(m.device) for k, v in m.empty_state(B).items()}
+            states = [state]
+            for day in batch["days"]:
+                new = m.sleep(day["hidden"].float(), day["tokens"], day["next"], day["valid"], state, passes)
+                keep = day["present"]
+                state = {k: torch.where(keep.view(-1, *[1] * (v.dim() - 1)), new[k], v) for k, v in state.items()}
+                states.append(state)
+            return states
+
+        def position_loss(self, hidden, lse, target, weight, gate, read, wording, written):
+            """Exact full-vocabulary CE of z + bias at N positions, computing only the bias's columns.
+            hidden [N, n_embd] (backbone, float), lse [N] = logsumexp(h E^T), target [N], weight [N];
+            gate [N], read/wording [N, n_embd], written [N, n_vocab]. Returns the sum of weighted CE."""
+            m = self.model
+            cols = torch.unique(torch.cat([written.any(0).nonzero().squeeze(1), m.wording_ids, target]))
+            z_c = hidden @ self.E_raw[cols].t()                                         # (N, C)
+            b_c = m.bias_on(cols, gate, read, wording, written)                         # (N, C)
+            # logsumexp over the columns outside C, from the full lse (float64 against cancellation)
+            mass_c = torch.exp((z_c - lse[:, None]).double()).sum(-1).clamp(max=1 - 1e-12)
+            lse_rest = (lse.double() + torch.log1p(-mass_c)).float()                     # (N,)
+            fused = z_c + b_c
+            total = torch.logaddexp(lse_rest, torch.logsumexp(fused, dim=-1))           # (N,)
+            t_col = torch.searchsorted(cols, target)                                    # (N,)
+            logp = fused.gather(1, t_col[:, None]).squeeze(1) - total
+            return -(logp * weight).sum()
+
+        def forward(self, batch: dict, passes: int):
+            m = self.model
+            states = self.nights(batch, passes)
+            loss = torch.zeros((), device=m.device)
+            norm = torch.zeros((), device=m.device)
+            stats = {}
+            if "p_tokens" in batch:
+                # Each probe wakes from the state of the nights before its day.
+                stacked = {k: torch.stack([s[k] for s in states]) for k in states[0]}     # (D+1, B, ...)
+                pst = {k: v[batch["probe_day"], batch["probe_episode"]] for k, v in stacked.items()}
+                gate, read, wording = m.wake_features(batch["p_hidden"].float(), batch["p_tokens"], pst)
+                w = batch["p_weight"]
+                at = w[:, :-1].nonzero(as_tuple=True)
+                tgt = batch["p_tokens"][:, 1:][at]
+                ce = self.position_loss(
+                    batch["p_hidden"][at].float(), batch["p_lse"][at], tgt, w[at], gate[at], read[at],
+                    wording[at], pst["copy.written"][at[0]])
+                loss, norm = loss + ce, norm + w[at].sum()
+                stats.update(probe_ce=float(ce.detach()) / max(float(w[at].sum()), 1e-9),
+                             gate=float(gate[at].mean().detach()))
+            # Ordinary assistant text of later days, from the state of the nights before it.
+            for d, day in enumerate(batch["days"]):
+                w = day["weight"][:, :-1]
+                if d == 0 or not bool((w > 0).any()):
+                    continue
+                sel = w.nonzero(as_tuple=True)
+                if len(sel[0]) > self.max_neutral * w.shape[0]:
+                    keep = torch.randperm(len(sel[0]), device=w.device)[: self.max_neutral * w.shape[0]]
+                    sel = (sel[0][keep], sel[1][keep])
+                gate, read, wording = m.wake_features(day["hidden"].float(), day["tokens"], states[d])
+                tgt = day["tokens"][:, 1:][sel]
+                ce = self.position_loss(day["hidden"][sel].float(), day["lse"][sel], tgt, w[sel],
+                                           gate[sel], read[sel], wording[sel], states[d]["copy.written"][sel[0]])
+                loss, norm = loss + ce, norm + w[sel].sum()
+                stats["neutral_gate"] = float(gate[sel].mean().detach())
+            return loss / norm.clamp(min=1e-9), stats
+
+    return Objective
+
+
+# ------------------------------------------------------------------------------------------ evaluation
+
+def evaluate(objective, fs: FeatureSet, passes: int, device, batch_size: int = 16) -> dict:
+    """Teacher-forced recall on a feature set: a probe counts as recalled when every value token is the
+    argmax of the fused logits (memory on) given the reply so far; the same for the backbone alone
+    (memory off) and with the memory wiped (empty state), and the neutral-text perplexity ratio."""
+    import torch
+
+    m = objective.model
+    was_training = m.training
+    m.eval()
+    res = {"probes": 0, "recalled": 0, "backbone": 0, "wiped": 0, "by_kind": {}}
+    nll_mem = nll_base = n_neutral = 0.0
+    with torch.no_grad():
+        for start in range(0, len(fs.episodes), batch_size):
+            ids = list(range(start, min(start + batch_size, len(fs.episodes))))
+            batch = make_batch(fs, ids, device)
+            states = objective.nights(batch, passes)
+            empty = {k: torch.zeros_like(v) for k, v in states[0].items()}
+            if "p_tokens" in batch:
+                stacked = {k: torch.stack([s[k] for s in states]) for k in states[0]}
+                pst = {k: v[batch["probe_day"], batch["probe_episode"]] for k, v in stacked.items()}
+                for label, st in (("memory", pst), ("wiped", {k: v[batch["probe_episode"]] for k, v in empty.items()})):
+                    gate, read, wording = m.wake_features(batch["p_hidden"].float(), batch["p_tokens"], st)
+                    h = batch["p_hidden"].float()
+                    z = h @ objective.E_raw.t()                                          # (P, L, n_vocab)
+                    for i, ref in enumerate(batch["probe_refs"]):
+                        pos = (batch["p_weight"][i, :-1] > 1.0).nonzero().squeeze(1)    # value tokens
+                        if len(pos) == 0:
+                            continue
+                        bias = m.dense_bias(gate[i, pos], read[i, pos], wording[i, pos],
+                                            st["copy.written"][i].expand(len(pos), -1))
+                        tgt = batch["p_tokens"][i, pos + 1]
+                        ok_mem = bool(((z[i, pos] + bias).argmax(-1) == tgt).all())
+                        if label == "memory":
+                            ok_base = bool((z[i, pos].argmax(-1) == tgt).all())
+                            res["probes"] += 1
+                            res["recalled"] += ok_mem
+                            res["backbone"] += ok_base
+                            k = res["by_kind"].setdefault(ref.kind or "fact", [0, 0])
+                            k[0] += ok_mem
+                            k[1] += 1
+                        else:
+                            res["wiped"] += ok_mem
+            for d, day in enumerate(batch["days"]):
+                w = day["weight"][:, :-1]
+                if d == 0 or not bool((w > 0).any()):
+                    continue
+                gate, read, wording = m.wake_features(day["hidden"].float(), day["tokens"], states[d])
+                sel = w.nonzero(as_tuple=True)
+                h = day["hidden"][sel].float()
+                z = h @ objective.E_raw.t()
+                bias = m.dense_bias(gate[sel], read[sel], wording[sel], states[d]["copy.written"][sel[0]])
+                tgt = day["tokens"][:, 1:][sel]
+                nll_base += float(-(torch.log_softmax(z, -1).gather(1, tgt[:, None])).sum())
+                nll_mem += float(-(torch.log_softmax(z + bias, -1).gather(1, tgt[:, None])).sum())
+                n_neutral += len(tgt)
+    m.train(was_training)
+    n = max(res["probes"], 1)
+    out = {"probes": res["probes"], "recall": res["recalled"] / n, "backbone_recall": res["backbone"] / n,
+           "wiped_recall": res["wiped"] / n,
+           "by_kind": {k: round(a / b, 4) for k, (a, b) in sorted(res["by_kind"].items())}}
+    if n_neutral:
+        out["neutral_ppl_ratio"] = math.exp((nll_mem - nll_base) / n_neutral)
+        out["neutral_tokens"] = int(n_neutral)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ loop
+
+def _distributed():
+    """(rank, world, local_rank) from torchrun's environment, process group initialised if world > 1."""
+    import torch
+    import torch.distributed as dist
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _ranks_in_sync(model, world: int) -> bool:
+    """True when every rank holds the same weights (DDP keeps them equal; a bug would not)."""
+    if world <= 1:
+        return True
+    import torch
+    import torch.distributed as dist
+    total = sum(p.detach().double().sum() for p in model.parameters()).reshape(1)
+    dev = next(model.parameters()).device
+    sums = [torch.zeros(1, dtype=torch.float64, device=dev) for _ in range(world)]
+    dist.all_gather(sums, total.to(dev))
+    ok = max(float(s) for s in sums) - min(float(s) for s in sums) <= 1e-9 * max(1.0, abs(float(total)))
+    if not ok:
+        log.error("ranks hold different weights: %s", [float(s) for s in sums])
+    return ok
+
+
+def _lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(total - warmup, 1)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def _default_cache() -> Path:
+    from platformdirs import user_cache_dir
+    return Path(os.environ.get("DREAMCHAT_CACHE", user_cache_dir("dreamchat"))) / "features"
+
+
+def prepare_data(args, rank: int, world: int) -> tuple[Path, Path | None]:
+    """Feature-set folders for training and evaluation (built on rank 0; the others wait)."""
+    if args.data:
+        return Path(args.data), (Path(args.eval_data) if args.eval_data else None)
+    folders: list[str | None] = [None, None]
+    if rank == 0:
+        from dreamchat.config import Config
+        from dreamchat.models.backbone import Backbone
+        from dreamchat.models.episodes import make_episodes
+
+        model_path = getattr(args, "model", None)
+        if model_path is None:
+            from dreamchat.default_model import ensure_default_model
+            model_path = ensure_default_model(progress=not args.no_progress)
+        backbone = Backbone(model_path, n_ctx=2048, n_threads=args.threads)
+        system_prompt = Config().system_prompt
+        root = Path(args.cache) if args.cache else _default_cache()
+        common = dict(value_weight=args.value_weight, neutral_weight=args.neutral_weight,
+                      progress=not args.no_progress, shard_size=args.shard_size)
+        which = args.build_only or "both"
+        if which in ("train", "both"):
+            train = make_episodes(args.episodes, split="train", seed=args.data_seed)
+            if args.long_episodes:
+                long = make_episodes(args.long_episodes, split="train", seed=args.data_seed, nights=args.long_nights)
+                every = max(1, len(train) // len(long))       # interleave, so a partial set has both kinds
+                mixed = []
+                for i, ep in enumerate(train):
+                    mixed.append(ep)
+                    if (i + 1) % every == 0 and long:
+                        mixed.append(long.pop(0))
+                train = mixed + long
+            folders[0] = str(build_feature_set(backbone, train, system_prompt, root, "train", **common))
+        if args.eval_episodes and which in ("test", "both"):
+            test = make_episodes(args.eval_episodes, split="test", seed=args.data_seed + 1)
+            folders[1] = str(build_feature_set(backbone, test, system_prompt, root, "test", **common))
+    if world > 1:
+        import torch.distributed as dist
+        dist.broadcast_object_list(folders, src=0)
+    return (Path(folders[0]) if folders[0] else None), (Path(folders[1]) if folders[1] else None)
+
+
+def run(args) -> int:
+    import torch
+
+    from dreamchat.models.memory import MemoryConfig, MemoryModel
+
+    rank, world, local_rank = _distributed()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda", local_rank) if (args.device in ("auto", "cuda") and torch.cuda.is_available()) \
+        else torch.device("cpu")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if rank == 0:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    train_dir, eval_dir = prepare_data(args, rank, world)
+    if args.build_only:
+        log.info("feature sets: train %s, eval %s", train_dir, eval_dir)
+        return 0
+    fs = FeatureSet(train_dir)
+    es = FeatureSet(eval_dir) if eval_dir else None
+
+    overrides = json.loads(args.config) if args.config else {}
+    config = MemoryConfig(n_embd=fs.index["n_embd"], n_vocab=fs.index["n_vocab"], **overrides)
+    words = wording_vocabulary(fs, config.n_wording)
+    if len(words) < config.n_wording:
+        config = MemoryConfig(**{**vars(config), "n_wording": len(words)})
+    torch.manual_seed(args.seed)
+    model = MemoryModel(config, fs.embeddings, wording_ids=words).to(device)
+    model.backbone_fingerprint = fs.backbone_fingerprint
+    objective = _objective_class()(model, fs.embeddings).to(device)
+    ddp = objective
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        ddp = DistributedDataParallel(objective, device_ids=[local_rank] if device.type == "cuda" else None)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    out = Path(args.out)
+    ckpt = out.with_name(out.name + ".ckpt")
+    step = 0
+    if args.resume and ckpt.is_file():
+        saved = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        step = saved["step"]
+        log.info("resumed from %s at step %d", ckpt, step)
+
+    passes_choices = [int(p) for p in str(args.passes).split(",") if p.strip()]
+    per_rank = max(1, args.batch // world)
+    n_eps = len(fs.episodes)
+    bar = None
+    if rank == 0 and not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=args.steps, initial=step, desc="train", unit="step")
+    warmup = max(1, min(100, args.steps // 10))
+    started = time.perf_counter()
+    while step < args.steps:
+        step_rng = random.Random(args.seed * 1_000_003 + step)       # same draws on every rank
+        picks = step_rng.sample(range(n_eps), min(n_eps, per_rank * world))
+        mine = picks[rank * per_rank:(rank + 1) * per_rank] or picks[:per_rank]
+        passes = step_rng.choice(passes_choices)
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, args.steps, args.lr, warmup)
+        batch = make_batch(fs, mine, device)
+        loss, stats = ddp(batch, passes)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", N=passes, gate=f"{stats.get('gate', 0):.2f}")
+        if rank == 0 and step % 50 == 0:
+            log.info("step %d loss %.4f passes %d %s", step, loss.item(), passes,
+                     {k: round(v, 4) for k, v in stats.items()})
+        if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps):
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "config": config.to_json()}, ckpt)
+        if rank == 0 and es is not None and args.eval_every and step % args.eval_every == 0 and step < args.steps:
+            log.info("eval at step %d: %s", step, evaluate(objective, es, args.eval_passes, device))
+    if bar is not None:
+        bar.close()
+    in_sync = _ranks_in_sync(model, world)
+    if rank == 0:
+        model.save(out, fs.backbone_fingerprint)
+        summary = {"steps": step, "seconds": round(time.perf_counter() - started, 1), "world": world,
+                   "weights": str(out), "fingerprint": model.fingerprint, "ranks_in_sync": in_sync}
+        if es is not None:
+            for n in sorted({1, args.eval_passes, 4}):
+                summary[f"eval_passes_{n}"] = evaluate(objective, es, n, device)
+        (out.with_name(out.name + ".json")).write_text(json.dumps(summary, indent=2))
+        log.info("done: %s", json.dumps(summary))
+    if world > 1:
+        import torch.distributed as dist
+        dist.barrier()
+        dist.destroy_process_group()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dreamchat.models.train", description=__doc__.split("\n")[0])
+    parser.add_argument("--model", metavar="PATH", default=None, help="the GGUF backbone (default: the default model)")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

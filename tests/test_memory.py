@@ -1,0 +1,197 @@
+"""MemoryModel: state layout, Algorithm 1 (passes, chunks, progress, cancel), gradients through all
+passes into the initial state, streaming wake == batched wake, sparse bias == dense bias, files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dreamchat.errors import ModelError
+from dreamchat.models import memory as M
+from dreamchat.models.memory import (COPY_STATE, COPY_WRITTEN, ConsolidationCancelled, MemoryConfig,
+                                     MemoryModel, SparseBias)
+
+V, D = 200, 48
+CFG = dict(n_embd=D, n_vocab=V, d_model=32, n_heads=2, head_dim=16, copy_heads=2, copy_key_dim=8,
+           key_window=2, query_window=2, n_wording=10)
+
+
+@pytest.fixture()
+def emb():
+    return np.random.default_rng(0).normal(0, 1, (V, D)).astype(np.float32)
+
+
+@pytest.fixture()
+def model(emb):
+    torch.manual_seed(0)
+    m = MemoryModel(MemoryConfig(**CFG), emb, wording_ids=range(100, 110))
+    with torch.no_grad():  # open the gate a little so the bias is not ~0 in comparisons
+        m.gate.bias.fill_(0.0)
+    return m.eval()
+
+
+def day(T: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 3, (T, D)).astype(np.float32), rng.integers(0, V, T).astype(np.int64)
+
+
+def test_state_layout(model):
+    st = model.empty_state()
+    assert st[COPY_STATE].shape == (1, 2, 8, D)                        # [B, H, K, V], V = n_embd
+    assert st[COPY_WRITTEN].shape == (1, V) and st[COPY_WRITTEN].dtype == torch.uint8
+    tower = [k for k in st if k.startswith("tower.")]
+    assert tower == ["tower.blocks.0.S", "tower.blocks.1.S"]
+    assert all(st[k].shape == (1, 2, 16, 16) for k in tower)
+    model.check_state(st)
+    with pytest.raises(ValueError, match="copy.S"):
+        model.check_state({k: v for k, v in st.items() if k != COPY_STATE})
+
+
+def test_consolidate_one_chunk_equals_sleep_and_records_written_ids(model):
+    h, tok = day(23)
+    st = model.empty_state()
+    got = model.consolidate([(h, tok)], st, passes=3)
+    nxt = torch.cat([torch.as_tensor(tok[1:]), torch.tensor([-1])])[None]
+    want = model.sleep(torch.as_tensor(h)[None], torch.as_tensor(tok)[None], nxt,
+                       torch.ones(1, 23, dtype=torch.bool), st, passes=3)
+    for k in want:
+        assert torch.allclose(got[k].float(), want[k].float(), atol=1e-5), k
+    written = set(np.nonzero(got[COPY_WRITTEN][0].numpy())[0])
+    assert written == set(tok[1:].tolist())                             # values = the next tokens
+    assert all(float(v.abs().sum()) == 0 for v in st.values())          # input untouched
+
+
+def test_passes_accumulate_and_chunks_hand_over(model):
+    h, tok = day(40)
+    st = model.empty_state()
+    one = model.consolidate([(h, tok)], st, passes=1)
+    two = model.consolidate([(h, tok)], st, passes=2)
+    assert not torch.allclose(one[COPY_STATE], two[COPY_STATE])
+    # two chunks: the last token of chunk 1 writes the first token of chunk 2 as its value
+    split = model.consolidate([(h[:20], tok[:20]), (h[20:], tok[20:])], st, passes=2)
+    assert split[COPY_WRITTEN][0, tok[20]] == 1
+    assert not torch.allclose(split[COPY_STATE], two[COPY_STATE])      # hard eviction between chunks
+
+
+def test_progress_and_cancel(model):
+    h, tok = day(30)
+    chunks = [(h[:15], tok[:15]), (h[15:], tok[15:])]
+    calls = []
+    model.consolidate(chunks, model.empty_state(), passes=2, on_progress=lambda *a: calls.append(a))
+    assert calls == [(0, 2, 0, 2, 0), (0, 2, 1, 2, 15), (1, 2, 0, 2, 15), (1, 2, 1, 2, 30)]
+    st = model.empty_state()
+    st[COPY_STATE] += 0.5
+    before = {k: v.clone() for k, v in st.items()}
+    asked = []
+    with pytest.raises(ConsolidationCancelled, match="memory is unchanged"):
+        model.consolidate(chunks, st, passes=2, should_stop=lambda: asked.append(1) or len(asked) > 2)
+    assert all(torch.equal(before[k], st[k]) for k in st)
+
+
+def test_gradients_flow_through_every_pass_into_the_initial_state(model):
+    h, tok = day(12)
+    st = {k: (v.float().clone().requires_grad_(True) if v.dtype != torch.uint8 else v)
+          for k, v in model.empty_state().items()}
+    with torch.no_grad():
+        for k in st:
+            if st[k].dtype != torch.uint8:
+                st[k].normal_(0, 0.1)
+    nxt = torch.cat([torch.as_tensor(tok[1:]), torch.tensor([-1])])[None]
+    new = model.sleep(torch.as_tensor(h)[None], torch.as_tensor(tok)[None], nxt,
+                      torch.ones(1, 12, dtype=torch.bool), st, passes=3)
+    q_h, q_t = day(5, seed=2)
+    gate, read, wording = model.wake_features(torch.as_tensor(q_h)[None], torch.as_tensor(q_t)[None], new)
+    (read.pow(2).sum() + wording.pow(2).sum() + gate.sum()).backward()
+    for k, v in st.items():
+        if v.dtype != torch.uint8:
+            assert v.grad is not None and float(v.grad.abs().sum()) > 0, k
+    assert float(model.copy.key_proj.weight.grad.abs().sum()) > 0      # keys are learned through S
+
+
+def test_streaming_wake_equals_batched_wake(model):
+    h, tok = day(30)
+    st = model.consolidate([(h, tok)], model.empty_state(), passes=2)
+    q_h, q_t = day(9, seed=3)
+    with torch.no_grad():
+        gate, read, wording = model.wake_features(torch.as_tensor(q_h)[None], torch.as_tensor(q_t)[None], st)
+        dense = model.dense_bias(gate[0], read[0], wording[0], st[COPY_WRITTEN].expand(9, -1))   # (9, V)
+    session = model.wake(st)
+    first = session.feed(q_h[:4], q_t[:4])                               # a prompt, then token by token
+    got = [first] + [session.feed(q_h[t:t + 1], q_t[t:t + 1]) for t in range(4, 9)]
+    for bias, t in zip(got, [3, 4, 5, 6, 7, 8]):
+        full = SparseBias(bias.ids, bias.values).apply(np.zeros(V, np.float32))
+        assert np.allclose(full, dense[t].numpy(), atol=1e-4), t
+    ids = set(got[-1].ids.tolist())
+    assert ids == set(np.nonzero(st[COPY_WRITTEN][0].numpy())[0]) | set(range(100, 110))
+    # the session worked on a copy
+    again = model.wake(st).feed(q_h[:4], q_t[:4])
+    assert np.allclose(again.values, first.values)
+
+
+def test_bias_on_columns_equals_dense(model):
+    h, tok = day(20)
+    st = model.consolidate([(h, tok)], model.empty_state(), passes=1)
+    q_h, q_t = day(6, seed=4)
+    with torch.no_grad():
+        gate, read, wording = model.wake_features(torch.as_tensor(q_h)[None], torch.as_tensor(q_t)[None], st)
+        written = st[COPY_WRITTEN].expand(6, -1)
+        dense = model.dense_bias(gate[0], read[0], wording[0], written)
+        cols = torch.tensor([0, 5, 100, 104, int(tok[3]), 199])
+        cols = torch.unique(cols)
+        assert torch.allclose(model.bias_on(cols, gate[0], read[0], wording[0], written), dense[:, cols], atol=1e-5)
+    assert float(dense[:, [i for i in range(V) if not written[0, i] and not 100 <= i < 110]].abs().max()) == 0
+
+
+def test_save_load_roundtrip_and_errors(model, emb, tmp_path):
+    path = tmp_path / "w.memory.safetensors"
+    model.save(path, backbone_fingerprint="abc123")
+    meta = M.read_metadata(path)
+    assert meta["format"] == "dreamchat-memory" and json.loads(meta["config"])["d_model"] == 32
+    loaded = MemoryModel.load(path, emb, backbone_fingerprint="abc123")
+    assert loaded.fingerprint == model.fingerprint and loaded.backbone_fingerprint == "abc123"
+    h, tok = day(10)
+    a = model.consolidate([(h, tok)], model.empty_state(), passes=2)
+    b = loaded.consolidate([(h, tok)], loaded.empty_state(), passes=2)
+    assert all(torch.allclose(a[k].float(), b[k].float()) for k in a)
+
+    with pytest.raises(ModelError, match="not found"):
+        MemoryModel.load(tmp_path / "missing.safetensors", emb)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ModelError, match="unreadable"):
+        MemoryModel.load(bad, emb)
+    with pytest.raises(ModelError, match="n_vocab=200"):
+        MemoryModel.load(path, emb[:, :10])
+    with pytest.raises(ModelError, match="another backbone"):
+        MemoryModel.load(path, emb, backbone_fingerprint="ffff")
+
+    class FakeBackbone:
+        fingerprint = "abc123"
+
+        def output_embeddings(self):
+            return emb
+    assert MemoryModel.load(path, FakeBackbone()).fingerprint == model.fingerprint
+    FakeBackbone.fingerprint = "other"
+    with pytest.raises(ModelError, match="another backbone"):
+        MemoryModel.load(path, FakeBackbone())
+
+
+def test_fingerprint_changes_with_weights(model):
+    fp = model.fingerprint
+    with torch.no_grad():
+        model.copy_log_scale += 0.1
+    assert model.fingerprint != fp and len(fp) == 64
+
+
+def test_shipped_weights_match_their_backbone():
+    path = M.default_weights_path()
+    if not path.is_file():
+        pytest.skip("shipped weights not built yet")
+    meta = M.read_metadata(path)
+    assert M.shipped_weights_for(meta["backbone_fingerprint"]) == path
+    assert M.shipped_weights_for("not-a-fingerprint") is None
+    config = MemoryConfig.from_json(meta["config"])
+    assert (config.n_embd, config.n_vocab) == (576, 49152)
