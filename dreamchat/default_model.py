@@ -163,8 +163,9 @@ def _is_verified(target: Path, source: ModelSource) -> bool:
 def _write_marker(target: Path, source: ModelSource) -> None:
     marker = _marker_path(target)
     try:
-        tmp = marker.with_name(f"{marker.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(_stamp(target, source)))
+        fd, tmp = tempfile.mkstemp(prefix=f".{marker.name}.", dir=target.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(_stamp(target, source)))
         os.replace(tmp, marker)
     except OSError as e:  # only costs a re-hash on the next start
         log.warning("could not write %s (%s)", marker, e)
