@@ -39,17 +39,25 @@ class AttentionConfig:
             raise ValueError(f"AttentionConfig.window must be >= 1, got {self.window}")
 
 
-def apply_rope(x: Tensor, start: int, base: float) -> Tensor:
-    """Rotate x (B, T, H, D) by its absolute positions start .. start+T-1 (GPT-NeoX half split)."""
-    T, D = x.shape[1], x.shape[-1]
-    dt = torch.float64 if x.dtype == torch.float64 else torch.float32                     # angle precision
-    inv_freq = base ** (-torch.arange(0, D, 2, device=x.device, dtype=dt) / D)            # (D/2,)
-    pos = torch.arange(start, start + T, device=x.device, dtype=dt)                       # (T,)
+def rope_tables(start: int, T: int, dim: int, base: float, device, dtype) -> tuple[Tensor, Tensor]:
+    """cos and sin (T, dim/2) of the rotary angles for positions start .. start+T-1."""
+    dt = torch.float64 if dtype == torch.float64 else torch.float32                       # angle precision
+    inv_freq = base ** (-torch.arange(0, dim, 2, device=device, dtype=dt) / dim)          # (D/2,)
+    pos = torch.arange(start, start + T, device=device, dtype=dt)                         # (T,)
     angles = pos[:, None] * inv_freq[None, :]                                             # (T, D/2)
-    cos = angles.cos()[None, :, None, :].to(x.dtype)                                      # (1, T, 1, D/2)
-    sin = angles.sin()[None, :, None, :].to(x.dtype)
-    x1, x2 = x.chunk(2, dim=-1)                                                           # (B, T, H, D/2)
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)                  # (B, T, H, D)
+    return angles.cos().to(dtype), angles.sin().to(dtype)
+
+
+def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate x (..., D) by angles whose cos / sin broadcast to (..., D/2) (GPT-NeoX half split)."""
+    x1, x2 = x.chunk(2, dim=-1)                                                           # (..., D/2)
+    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1)                  # (..., D)
+
+
+def apply_rope(x: Tensor, start: int, base: float) -> Tensor:
+    """Rotate x (B, T, H, D) by its absolute positions start .. start+T-1."""
+    cos, sin = rope_tables(start, x.shape[1], x.shape[-1], base, x.device, x.dtype)       # (T, D/2)
+    return rotate(x, cos[:, None], sin[:, None])                                          # (B, T, H, D)
 
 
 class WindowAttention(nn.Module):
@@ -67,6 +75,21 @@ class WindowAttention(nn.Module):
         self.head_dim = config.d_model // config.n_heads
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
         self.proj = nn.Linear(config.d_model, config.d_model, bias=False)
+        self._rope_cache: tuple[Tensor, Tensor] | None = None  # cos, sin for positions 0 .. n-1
+
+    def _rope(self, start: int, T: int, like: Tensor) -> tuple[Tensor, Tensor]:
+        """cos, sin (T, 1, 1, D/2) for positions start .. start+T-1, sliced from a table that doubles
+        when a long day outgrows it (a wake step then costs two slices instead of six kernels)."""
+        cache = self._rope_cache
+        if (cache is None or cache[0].shape[0] < start + T or cache[0].device != like.device
+                or cache[0].dtype != like.dtype):
+            size = max(2 * (start + T), 2 * self.config.window, 64)
+            # Plain tensors even when first built under inference_mode (wake), so training can reuse them.
+            with torch.inference_mode(False), torch.no_grad():
+                cache = rope_tables(0, size, self.head_dim, self.config.rope_base, like.device, like.dtype)
+            self._rope_cache = cache
+        cos, sin = cache[0][start:start + T], cache[1][start:start + T]                   # (T, D/2)
+        return cos[:, None, None], sin[:, None, None]                                     # (T, 1, 1, D/2)
 
     def forward(self, x: Tensor, state: dict | None = None) -> tuple[Tensor, dict]:
         """x [B, T, d_model] -> (y [B, T, d_model], new state)."""
@@ -78,12 +101,13 @@ class WindowAttention(nn.Module):
         state = state or {}
         start = int(state["pos"]) if "pos" in state else 0
 
-        q, k, v = self.qkv(x).view(B, T, 3, H, D).unbind(2)                # each (B, T, H, D)
-        q, k = apply_rope(q, start, c.rope_base), apply_rope(k, start, c.rope_base)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, D)
+        qkv = self.qkv(x).view(B, T, 3, H, D)                              # (B, T, 3, H, D)
+        qk = rotate(qkv[:, :, :2], *self._rope(start, T, x))               # (B, T, 2, H, D)
+        q, k = qk.transpose(1, 3).unbind(2)                                # each (B, H, T, D)
+        v = qkv[:, :, 2].transpose(1, 2)                                   # (B, H, T, D)
         if "k" in state:
-            k = torch.cat([state["k"].to(k.dtype), k], dim=2)              # (B, H, L+T, D)
-            v = torch.cat([state["v"].to(v.dtype), v], dim=2)
+            k = torch.cat([state["k"], k], dim=2)                          # (B, H, L+T, D)
+            v = torch.cat([state["v"], v], dim=2)
         past = k.shape[2] - T
 
         if T == 1 and past <= c.window - 1:

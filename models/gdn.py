@@ -86,12 +86,15 @@ def gated_delta_rule_step(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tens
                           state: Tensor) -> tuple[Tensor, Tensor]:
     """One token of the rule, for wake. q, k: [B, H, K]; v: [B, H, V]; g, beta: [B, H];
     state: [B, H, K, V]. Returns o [B, H, V] (v's dtype) and the new state (state's dtype)."""
-    S = state * g.exp().to(state.dtype)[..., None, None]                             # (B, H, K, V)
-    k_s = k.to(state.dtype)
-    u = beta.to(state.dtype)[..., None] * (v.to(state.dtype) - (k_s.unsqueeze(-1) * S).sum(-2))  # (B, H, V)
-    S = S + k_s.unsqueeze(-1) * u.unsqueeze(-2)                                      # (B, H, K, V)
-    o = (q.to(state.dtype).unsqueeze(-1) * S).sum(-2)                                # (B, H, V)
-    return o.to(v.dtype), S
+    out_dtype = v.dtype
+    if q.dtype != state.dtype:  # wake runs with everything in the state's dtype: no conversions
+        q, k, v, g, beta = (t.to(state.dtype) for t in (q, k, v, g, beta))
+    S = state * g.exp().view(*g.shape, 1, 1)                                # decay: (B, H, K, V)
+    k = k.unsqueeze(-1)                                                     # (B, H, K, 1)
+    u = beta.unsqueeze(-1) * (v - (k * S).sum(-2))                          # new value: (B, H, V)
+    S = torch.addcmul(S, k, u.unsqueeze(-2))                                # S + k u^T: (B, H, K, V)
+    o = (q.unsqueeze(-1) * S).sum(-2)                                       # read S^T q: (B, H, V)
+    return o.to(out_dtype), S
 
 
 def gated_delta_rule_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor,
@@ -122,44 +125,53 @@ def gated_delta_rule_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: T
     N = math.ceil(T / C)
     pad = N * C - T
 
-    def chunks(t: Tensor) -> Tensor:  # (B, T, H, ...) -> (B, H, N, C, ...)
-        t = t.to(dt).transpose(1, 2)                                    # (B, H, T, ...)
+    # Chunk index first, so that the sequential loop below reads contiguous slices.
+    def chunks(t: Tensor) -> Tensor:  # (B, T, H, ...) -> (N, B*H, C, ...)
+        t = t.to(dt)
         if pad:
-            widths = [0, 0] * (t.dim() - 3) + [0, pad]                  # pad the time axis only
-            t = F.pad(t, widths)                                        # (B, H, N*C, ...)
-        return t.reshape(B, H, N, C, *t.shape[3:])                      # (B, H, N, C, ...)
+            widths = [0, 0] * (t.dim() - 2) + [0, pad]                  # pad the time axis only
+            t = F.pad(t, widths)                                        # (B, N*C, H, ...)
+        t = t.reshape(B, N, C, H, *t.shape[3:])                         # (B, N, C, H, ...)
+        t = t.transpose(2, 3).transpose(0, 1)                           # (N, B, H, C, ...)
+        return t.reshape(N, B * H, C, *t.shape[4:])                     # (N, BH, C, ...)
 
-    q, k, v = chunks(q), chunks(k), chunks(v)                           # (B, H, N, C, K|V)
-    g, beta = chunks(g), chunks(beta)                                   # (B, H, N, C)
+    q, k, v = chunks(q), chunks(k), chunks(v)                           # (N, BH, C, K|V)
+    g, beta = chunks(g), chunks(beta)                                   # (N, BH, C)
 
-    G = g.cumsum(-1)                                                    # (B, H, N, C)
+    G = g.cumsum(-1)                                                    # (N, BH, C)
     causal = torch.ones(C, C, dtype=torch.bool, device=q.device).tril()  # s <= r
     # e^{G_r - G_s} on and below the diagonal, 0 above (masked before exp: no overflow, no NaN grads).
-    decay = (G[..., :, None] - G[..., None, :]).masked_fill(~causal, -math.inf).exp()  # (B, H, N, C, C)
+    decay = (G[..., :, None] - G[..., None, :]).masked_fill(~causal, -math.inf).exp()  # (N, BH, C, C)
 
-    k_beta = k * beta[..., None]                                        # (B, H, N, C, K)
-    A = (k_beta @ k.transpose(-1, -2)) * decay                          # (B, H, N, C, C)
-    A = A.tril(-1)                                                      # strictly lower (s < r)
-    eye = torch.eye(C, dtype=dt, device=q.device)
-    rhs = torch.cat([v * beta[..., None], k_beta * G.exp()[..., None]], dim=-1)  # (B, H, N, C, V+K)
-    uw = torch.linalg.solve_triangular(eye + A, rhs, upper=False, unitriangular=True)
-    u, w = uw.split([V, K], dim=-1)                                     # (B, H, N, C, V), (B, H, N, C, K)
+    # Intra-chunk UT transform: solve (I + A) [u | w] = [beta v | beta e^G k] for every chunk at once.
+    k_beta = k * beta[..., None]                                        # (N, BH, C, K)
+    A = ((k_beta @ k.transpose(-1, -2)) * decay).tril(-1)               # (N, BH, C, C), strictly lower
+    rhs = torch.cat([v * beta[..., None], k_beta * G.exp()[..., None]], dim=-1)  # (N, BH, C, V+K)
+    # unitriangular: the solver takes the unit diagonal as given and never reads A's (zero) diagonal.
+    uw = torch.linalg.solve_triangular(A, rhs, upper=False, unitriangular=True)
+    u, w = uw.split([V, K], dim=-1)                                     # (N, BH, C, V), (N, BH, C, K)
 
-    qk = (q @ k.transpose(-1, -2)) * decay                              # (B, H, N, C, C), causal incl. diag
-    q_decayed = q * G.exp()[..., None]                                  # (B, H, N, C, K)
-    G_last = G[..., -1:]                                                # (B, H, N, 1)
-    k_decayed = k * (G_last - G).exp()[..., None]                       # (B, H, N, C, K)
-    chunk_decay = G_last.exp()[..., None]                               # (B, H, N, 1, 1)
+    G_last = G[..., -1:]                                                # (N, BH, 1)
+    k_decayed_t = (k * (G_last - G).exp()[..., None]).transpose(-1, -2)  # (N, BH, K, C)
+    chunk_decay = G_last.exp()[..., None]                               # (N, BH, 1, 1)
 
-    S = q.new_zeros(B, H, K, V) if initial_state is None else initial_state.to(dt)
-    outputs = []
+    # The only sequential part: hand the state from chunk to chunk (3 small ops per chunk).
+    S = q.new_zeros(B * H, K, V) if initial_state is None else initial_state.to(dt).reshape(B * H, K, V)
+    starts, news = [], []
     for n in range(N):
-        U = u[:, :, n] - w[:, :, n] @ S                                 # (B, H, C, V)
-        outputs.append(q_decayed[:, :, n] @ S + qk[:, :, n] @ U)        # (B, H, C, V)
-        S = S * chunk_decay[:, :, n] + k_decayed[:, :, n].transpose(-1, -2) @ U  # (B, H, K, V)
-    o = torch.stack(outputs, dim=2)                                     # (B, H, N, C, V)
-    o = o.reshape(B, H, N * C, V)[:, :, :T].transpose(1, 2)             # (B, T, H, V)
-    return o.to(out_dtype), S
+        starts.append(S)                                                # state at chunk start: (BH, K, V)
+        U = torch.baddbmm(u[n], w[n], S, alpha=-1)                      # U = u - w S_0: (BH, C, V)
+        S = torch.baddbmm(S * chunk_decay[n], k_decayed_t[n], U)        # (BH, K, V)
+        news.append(U)
+    S0s = torch.stack(starts)                                           # (N, BH, K, V)
+    U = torch.stack(news)                                               # (N, BH, C, V)
+
+    # Outputs for all chunks at once: inter-chunk read of S_0 plus the causal intra-chunk part.
+    qk = (q @ k.transpose(-1, -2)) * decay                              # (N, BH, C, C), causal incl. diag
+    o = (q * G.exp()[..., None]) @ S0s + qk @ U                         # (N, BH, C, V)
+    o = o.reshape(N, B, H, C, V).permute(1, 0, 3, 2, 4)                 # (B, N, C, H, V)
+    o = o.reshape(B, N * C, H, V)[:, :T]                                # (B, T, H, V)
+    return o.to(out_dtype), S.reshape(B, H, K, V)
 
 
 @dataclass
@@ -187,6 +199,13 @@ class GDNConfig:
                              f"got {self.A_init_min}, {self.A_init_max}")
 
 
+def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
+    """x / rms(x) * weight over the last axis (one fused kernel where torch has F.rms_norm, >= 2.4)."""
+    if hasattr(F, "rms_norm"):
+        return F.rms_norm(x, weight.shape, weight, eps)
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight
+
+
 class GatedRMSNorm(nn.Module):
     """RMSNorm over each head's output, multiplied by SiLU(gate) (the GDN output gate)."""
 
@@ -196,8 +215,7 @@ class GatedRMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor, gate: Tensor) -> Tensor:
-        x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
-        return x * F.silu(gate)
+        return rms_norm(x, self.weight, self.eps) * F.silu(gate)
 
 
 class GatedDeltaNet(nn.Module):
@@ -216,12 +234,14 @@ class GatedDeltaNet(nn.Module):
         H, K, V = config.n_heads, config.head_k_dim, config.head_v_dim
         self.conv_dim = 2 * H * K + H * V
         # One input projection for speed (wake calls this once per token); its output splits into
-        # q (H K) | k (H K) | v (H V) | decay input a (H) | write strength b (H) | output gate (H V).
-        self.split = [H * K, H * K, H * V, H, H, H * V]
+        # [q (H K) | k (H K) | v (H V)] (the conv channels) | decay input a (H) | write strength b (H)
+        # | output gate (H V).
+        self.split = [self.conv_dim, H, H, H * V]
         self.in_proj = nn.Linear(config.d_model, sum(self.split), bias=False)
-        # Depthwise causal conv over q, k, v channels: weight (C, 1, conv_size), like nn.Conv1d(groups=C).
-        self.conv_weight = nn.Parameter(torch.empty(self.conv_dim, 1, config.conv_size))
-        nn.init.kaiming_uniform_(self.conv_weight, a=math.sqrt(5))
+        # Depthwise causal conv over the q, k, v channels, one filter per channel: weight (conv_size, C),
+        # row W-1 multiplies the current token. Initialised like nn.Conv1d (uniform, bound 1/sqrt(W)).
+        bound = 1.0 / math.sqrt(config.conv_size)
+        self.conv_weight = nn.Parameter(torch.empty(config.conv_size, self.conv_dim).uniform_(-bound, bound))
         # alpha_t = exp(g_t), g_t = -exp(A_log) * softplus(a_t + dt_bias): always in (0, 1).
         A = torch.empty(H).uniform_(config.A_init_min, config.A_init_max)
         self.A_log = nn.Parameter(A.log())
@@ -245,12 +265,13 @@ class GatedDeltaNet(nn.Module):
         W = self.config.conv_size
         if cache is None:
             cache = x.new_zeros(B, W - 1, C)
-        xc = torch.cat([cache.to(x.dtype), x], dim=1)                      # (B, W-1+T, C)
+        xc = torch.cat([cache, x], dim=1)                                  # (B, W-1+T, C)
         new_cache = xc[:, xc.shape[1] - (W - 1):]                          # (B, W-1, C)
         if T == 1:  # wake: one dot product per channel, cheaper than launching conv1d
-            y = (xc * self.conv_weight[:, 0].t()).sum(1, keepdim=True)     # (B, 1, C)
+            y = (xc * self.conv_weight).sum(1, keepdim=True)               # (B, 1, C)
         else:
-            y = F.conv1d(xc.transpose(1, 2), self.conv_weight, groups=C)   # (B, C, T)
+            weight = self.conv_weight.t().unsqueeze(1)                     # (C, 1, W), as conv1d wants
+            y = F.conv1d(xc.transpose(1, 2), weight, groups=C)             # (B, C, T)
             y = y.transpose(1, 2)                                          # (B, T, C)
         return F.silu(y), new_cache
 
@@ -260,11 +281,11 @@ class GatedDeltaNet(nn.Module):
         c = self.config
         B, T, _ = x.shape
         H, K, V = c.n_heads, c.head_k_dim, c.head_v_dim
-        q, k, v, a, b, gate = self.in_proj(x).split(self.split, dim=-1)
-        qkv, conv = self._conv(torch.cat([q, k, v], dim=-1), conv)         # (B, T, C)
-        q, k, v = qkv.split([H * K, H * K, H * V], dim=-1)
-        q = F.normalize(q.view(B, T, H, K), dim=-1, eps=1e-6)              # (B, T, H, K)
-        k = F.normalize(k.view(B, T, H, K), dim=-1, eps=1e-6)              # (B, T, H, K)
+        qkv, a, b, gate = self.in_proj(x).split(self.split, dim=-1)
+        qkv, conv = self._conv(qkv, conv)                                  # (B, T, C)
+        qk, v = qkv.split([2 * H * K, H * V], dim=-1)
+        qk = F.normalize(qk.view(B, T, 2 * H, K), dim=-1, eps=1e-6)        # (B, T, 2H, K)
+        q, k = qk.split(H, dim=2)                                          # each (B, T, H, K)
         v = v.view(B, T, H, V)                                             # (B, T, H, V)
         g = -self.A_log.exp() * F.softplus(a + self.dt_bias)               # (B, T, H), < 0
         beta = torch.sigmoid(b)                                            # (B, T, H), in (0, 1)

@@ -30,7 +30,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from dreamchat.models.attention import AttentionConfig, WindowAttention
-from dreamchat.models.gdn import GatedDeltaNet, GDNConfig
+from dreamchat.models.gdn import GatedDeltaNet, GDNConfig, rms_norm
 
 # Names (after the "blocks.{i}." prefix) of the state that persists across chunks and days.
 LONG_TERM_KEYS = ("S",)
@@ -76,7 +76,7 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+        return rms_norm(x, self.weight, self.eps)
 
 
 class MLP(nn.Module):
