@@ -1,0 +1,96 @@
+"""Backbone features: render_day, day_chunks, the feature cache and the training feature-set builder,
+on the tiny synthetic GGUF (random weights, real llama.cpp plumbing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dreamchat.models import train as T
+from dreamchat.models.backbone import Backbone
+from dreamchat.models.episodes import make_episodes
+from dreamchat.models.features import FeatureCache, Sequence_, day_chunks, render_day
+
+MESSAGES = [{"role": "user", "text": "My dog is called Rex."}, {"role": "assistant", "text": "Nice!"},
+            {"role": "user", "content": "I live in Paris."}]
+
+
+@pytest.fixture(scope="module")
+def bb(tiny_gguf):
+    backbone = Backbone(tiny_gguf, n_ctx=512, n_threads=1)
+    yield backbone
+    backbone.close()
+
+
+def test_render_day_is_the_chat_template_with_system_prompt(bb):
+    toks = render_day(bb, MESSAGES, "Be brief.")
+    text = bb.detokenize(toks, special=True).decode()
+    assert text.startswith("<|im_start|>system\nBe brief.<|im_end|>")
+    assert "My dog is called Rex." in text and text.endswith("I live in Paris.<|im_end|>\n")
+    gen = render_day(bb, MESSAGES, "Be brief.", add_generation_prompt=True)
+    assert gen[:len(toks)] == toks and bb.detokenize(gen[len(toks):], special=True).decode() == "<|im_start|>assistant\n"
+    assert render_day(bb, MESSAGES, "")[:1] == bb.tokenize("<|im_start|>user")[:1]   # no system turn
+    with pytest.raises(ValueError, match="role"):
+        render_day(bb, [{"text": "no role"}], "")
+
+
+def test_day_chunks_decode_each_chunk_from_an_empty_cache(bb):
+    toks = render_day(bb, MESSAGES * 3, "Be brief.")
+    chunks = day_chunks(bb, toks, chunk_tokens=40)
+    assert len(chunks) == -(-len(toks) // 40)
+    got = list(chunks)
+    assert [len(t) for _, t in got] == [min(40, len(toks) - i) for i in range(0, len(toks), 40)]
+    assert np.concatenate([t for _, t in got]).tolist() == toks
+    for hidden, t in got:
+        assert hidden.shape == (len(t), bb.n_embd) and hidden.dtype == np.float32
+    # chunk 2 equals decoding its tokens alone (hard eviction: nothing of chunk 1 is seen)
+    bb.clear()
+    alone = bb.decode(toks[40:80], hidden=True).hidden
+    assert np.allclose(got[1][0], alone, atol=1e-4)
+    with pytest.raises(ValueError, match="exceeds"):
+        day_chunks(bb, toks, chunk_tokens=bb.n_ctx + 1)
+
+
+def test_feature_cache_roundtrip(tmp_path):
+    cache = FeatureCache(tmp_path, "k")
+    rng = np.random.default_rng(0)
+    seqs = {f"s{i}": Sequence_(rng.integers(0, 9, n), rng.normal(size=(n, 4)).astype(np.float16),
+                               rng.random(n).astype(np.float32), rng.random(n).astype(np.float32))
+            for i, n in enumerate([3, 1, 7])}
+    cache.write_shard(0, seqs)
+    cache.write_shard(1, {"t": seqs["s0"]})
+    back = cache.read_all()
+    assert list(back) == ["s0", "s1", "s2", "t"]
+    for name, s in seqs.items():
+        for field in ("tokens", "hidden", "weight", "lse"):
+            assert np.array_equal(getattr(back[name], field), getattr(s, field)), (name, field)
+
+
+def test_build_feature_set_marks_reply_and_value_tokens(bb, tmp_path):
+    episodes = make_episodes(3, split="train", seed=5)
+    folder = T.build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", value_weight=3.0,
+                                 neutral_weight=0.5, shard_size=2, progress=False)
+    fs = T.FeatureSet(folder)
+    assert len(fs.episodes) == 3 and fs.embeddings.shape == (bb.n_vocab, bb.n_embd)
+    ep, ref = episodes[0], fs.episodes[0]
+    probe, pref = ep.probes[0], ref.probes[0]
+    seq = fs.seqs[pref.name]
+    text = bb.detokenize(seq.tokens.tolist(), special=True).decode()
+    assert text.endswith(probe.reply + "<|im_end|>\n") and probe.question in text
+    # the weighted targets spell the reply (through the end of turn), the value's tokens weigh 3
+    at = np.nonzero(seq.weight)[0]
+    targets = bb.detokenize(seq.tokens[at + 1].tolist(), special=True).decode()
+    assert targets == probe.reply + "<|im_end|>"
+    value = bb.detokenize(seq.tokens[np.nonzero(seq.weight == 3.0)[0] + 1].tolist()).decode()
+    assert probe.answer in value
+    # hidden states equal a fresh decode of the whole sequence (prefix reuse changes nothing real)
+    bb.clear()
+    fresh = bb.decode(seq.tokens.tolist(), hidden=True).hidden
+    assert np.allclose(seq.hidden.astype(np.float32), fresh, atol=0.05 * np.abs(fresh).max())
+    # log-sum-exp of h E^T where a loss is taken
+    E = fs.embeddings
+    z = seq.hidden[at].astype(np.float32) @ E.T
+    assert np.allclose(seq.lse[at], np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1), atol=1e-3)
+    # rebuilding finds the finished set
+    assert T.build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", value_weight=3.0,
+                               neutral_weight=0.5, shard_size=2, progress=False) == folder
