@@ -7,7 +7,9 @@ Everything else in the TUI tests drives the real Assistant with the tiny GGUF.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -179,3 +181,22 @@ def fake_clock(start: datetime):
 
 def later(clock, **delta) -> None:
     clock.now = clock.now + timedelta(**delta)
+
+
+async def wait_until(pilot, predicate, *, timeout: float = 60.0, what: str = "") -> None:
+    """Let the app run until predicate() is true (instead of sleeping a fixed time)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what or predicate}")
+        await pilot.pause(0.02)
+
+
+def run_async(test):
+    """Run an `async def` pilot test with asyncio.run (the suite has no async pytest plugin)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return wrapper

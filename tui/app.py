@@ -258,7 +258,6 @@ class DreamchatApp(App[None]):
     async def _end_reply(self, text: str, user: ChatMessage, bubble: ChatMessage,
                          done: ReplyDone | None, status: StatusInfo | None, error: str | None) -> None:
         """The one place a reply ends: finished, cancelled or failed."""
-        self.busy = None
         bubble.loading = False
         await bubble.finish(done.text if done else None)
         if done is not None:
@@ -280,6 +279,7 @@ class DreamchatApp(App[None]):
                             timeout=4)
         if status is not None:
             self._show_status(status)
+        self.busy = None  # last: the reply is over only once the screen shows how it ended
 
     def action_cancel(self) -> None:
         if self.busy == "reply":
@@ -333,11 +333,10 @@ class DreamchatApp(App[None]):
 
     async def _end_sleep(self, screen: SleepScreen, outcome: str, report: Any, error: str | None,
                          status: StatusInfo | None = None) -> None:
-        self.busy = None
         if outcome == "slept":
             for message in self.chat.messages():
                 message.add_class("-slept")  # out of the context now; in the memory instead
-            await self.note(f"🌙 {report.summary()}", "sleep")
+            await self.note(f"Night {report.night} · {report.summary()}", "sleep")
             screen.show_report(report)
         elif outcome == "nothing":
             screen.show_nothing()
@@ -349,6 +348,7 @@ class DreamchatApp(App[None]):
             self.night.hold()  # don't start again on the next tick; wait for the user
         if status is not None:
             self._show_status(status)
+        self.busy = None
 
     # -- slash commands -----------------------------------------------------------------------------
 

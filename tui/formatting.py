@@ -33,7 +33,7 @@ def size(n_bytes: int) -> str:
 
 def memory_markdown(status: MemoryStatus) -> str:
     """/memory: nights, last sleep, snapshots (the current one marked), last report."""
-    lines = [f"**Memory** — {status.nights} night{'s' if status.nights != 1 else ''} slept, "
+    lines = [f"**Memory:** {status.nights} night{'s' if status.nights != 1 else ''} slept, "
              f"last sleep {when(status.last_sleep)}."]
     if status.tower is None:
         lines.append("")

@@ -1,0 +1,374 @@
+"""The TUI driven headless by Textual's pilot, on the real Assistant with the tiny test GGUF.
+
+The tiny model's replies are noise: these tests check the plumbing (what streams, what is stored,
+what each command shows), never what the model says. The fake assistant is used only where a slow
+sleep is needed (cancel it mid-way).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from dreamchat.assistant import Assistant
+from dreamchat.config import Config
+from dreamchat.tui.app import create_app
+from dreamchat.tui.screens.confirm import ConfirmScreen
+from dreamchat.tui.screens.help import HelpScreen
+from dreamchat.tui.screens.messages import MessageListScreen
+from dreamchat.tui.screens.sleep import SleepScreen
+
+from tui_fakes import FakeAssistant, fake_clock, later, run_async, wait_until
+
+SIZE = (110, 36)
+
+
+def tiny_config(max_tokens: int = 8, **sleep) -> Config:
+    config = Config()
+    return dataclasses.replace(
+        config,
+        sampling=dataclasses.replace(config.sampling, temperature=0.0, max_tokens=max_tokens, seed=1),
+        model=dataclasses.replace(config.model, n_ctx=512, threads=2),
+        sleep=dataclasses.replace(config.sleep, **sleep),
+    )
+
+
+@pytest.fixture
+def make_app(tmp_path, tiny_gguf):
+    """create_app on the real Assistant in one home (several apps in turn share it)."""
+    home = tmp_path / "home"
+
+    def make(config: Config | None = None, clock=None):
+        config = config or tiny_config()
+        return create_app(lambda: Assistant.open(home=str(home), model=str(tiny_gguf), config=config),
+                          config, clock=clock)
+
+    return make
+
+
+async def started(app, pilot):
+    await wait_until(pilot, lambda: app.ready, what="the model to load")
+
+
+async def type_and_enter(pilot, text: str) -> None:
+    await pilot.press(*text, "enter")
+
+
+async def send(app, pilot, text: str) -> None:
+    await type_and_enter(pilot, text)
+    await wait_until(pilot, lambda: app.busy is None and app.chat.messages()
+                     and app.chat.messages()[-1].role == "assistant", what="the reply")
+
+
+def notes(app) -> list[str]:
+    return [m.text for m in app.chat.messages() if m.role in ("note", "error")]
+
+
+def journal(app) -> list:
+    return app.host.call(lambda a: a.history())
+
+
+@run_async
+async def test_type_stream_and_store(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        pieces = []
+        original = app._piece
+
+        def counting(bubble, text):
+            pieces.append(text)
+            return original(bubble, text)
+
+        app._piece = counting
+        await send(app, pilot, "Hello there")
+        user, reply = app.chat.messages()
+        assert (user.role, user.text) == ("user", "Hello there")
+        stored = journal(app)
+        assert [m.role for m in stored] == ["user", "assistant"]
+        assert reply.text == stored[1].text == "".join(pieces).strip()
+        assert len(pieces) >= 2  # token by token, not one block at the end
+        assert app.last_reply is not None and app.last_reply.tokens_per_s > 0
+        assert app.status_info.context_used > 0 and app.status_info.has_unslept
+        assert app.prompt.text == ""
+
+
+@run_async
+async def test_escape_cancels_a_reply_and_nothing_is_stored(make_app):
+    app = make_app(tiny_config(max_tokens=400))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await type_and_enter(pilot, "Tell me a long story")
+        await wait_until(pilot, lambda: app.chat.messages()[-1].text, what="the first piece")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.busy is None, what="the cancel")
+        assert app.chat.messages() == []  # both bubbles gone
+        assert app.prompt.text == "Tell me a long story"  # given back to edit
+        assert journal(app) == []
+        assert app.last_reply is None
+
+
+@run_async
+async def test_prompt_history_and_multiline_input(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        for line in ("/set", "/memory"):
+            await type_and_enter(pilot, line)
+        prompt = app.prompt
+        await pilot.press(*"draft")
+        await pilot.press("up")
+        assert prompt.text == "/memory"
+        await pilot.press("up")
+        assert prompt.text == "/set"
+        await pilot.press("down", "down")
+        assert prompt.text == "draft"
+        prompt.set_text("")
+        await pilot.press("a", "ctrl+j", "b")
+        assert prompt.text == "a\nb"
+        await pilot.press("up")  # on the second line: moves the cursor, keeps the text
+        assert prompt.text == "a\nb" and prompt.cursor_location[0] == 0
+
+
+@run_async
+async def test_tab_completes_and_hints_show(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("/", "m", "e")
+        hints = app.screen.query_one("#hints")
+        assert hints.display and "/memory" in str(hints.render())
+        await pilot.press("tab")
+        assert app.prompt.text == "/memory"
+
+
+@run_async
+async def test_unknown_commands_and_bad_arguments_are_inline_messages(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        for line in ("/slep", "/sleep two", "/export pdf", "/rollback"):
+            await type_and_enter(pilot, line)
+        errors = [m.text for m in app.chat.messages() if m.role == "error"]
+        assert len(errors) == 4
+        assert "did you mean /sleep" in errors[0] and "whole number" in errors[1]
+        assert app.is_running
+
+
+@run_async
+async def test_journal_commands(make_app, tmp_path):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await send(app, pilot, "Pickle is my cat")
+
+        await type_and_enter(pilot, "/history")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessageListScreen), what="/history")
+        assert len(app.screen.messages) == 2
+        await pilot.press("escape")
+
+        await type_and_enter(pilot, "/search pickle")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessageListScreen), what="/search")
+        assert [m.text for m in app.screen.messages] == ["Pickle is my cat"]
+        await pilot.press("enter")  # pick it: quoted in the prompt
+        await wait_until(pilot, lambda: not isinstance(app.screen, MessageListScreen))
+        assert app.prompt.text.startswith("> Pickle is my cat")
+        app.prompt.set_text("")
+
+        await type_and_enter(pilot, "/search zebra")
+        await wait_until(pilot, lambda: any("No messages match" in n for n in notes(app)))
+
+        target = tmp_path / "out.md"
+        await type_and_enter(pilot, f"/export md {target}")
+        await wait_until(pilot, lambda: any("exported" in n for n in notes(app)))
+        assert "Pickle is my cat" in target.read_text()
+
+
+@run_async
+async def test_memory_and_settings_commands(make_app, tmp_path):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await type_and_enter(pilot, "/memory")
+        await wait_until(pilot, lambda: any("nights slept" in n for n in notes(app)))
+
+        await type_and_enter(pilot, "/set")
+        assert "sampling.temperature = 0.0" in notes(app)[-1]
+        await type_and_enter(pilot, "/set temperature")
+        assert "Randomness" in notes(app)[-1]
+        await type_and_enter(pilot, "/set temperature 0.3")
+        await wait_until(pilot, lambda: "set to" in notes(app)[-1])
+        assert app.host.call(lambda a: a.config.sampling.temperature) == 0.3
+        await type_and_enter(pilot, "/set temperature 9")
+        await wait_until(pilot, lambda: app.chat.messages()[-1].role == "error")
+
+        await type_and_enter(pilot, "/system You answer in one line.")
+        await wait_until(pilot, lambda: "System prompt saved" in notes(app)[-1])
+        assert app.host.call(lambda a: a.config.system_prompt) == "You answer in one line."
+
+        await type_and_enter(pilot, "/rollback night-9999")
+        await wait_until(pilot, lambda: app.chat.messages()[-1].role == "error")
+
+        name = app.status_info.model_name
+        await type_and_enter(pilot, f"/model {tmp_path / 'missing.gguf'}")
+        await wait_until(pilot, lambda: app.chat.messages()[-1].role == "error")
+        await wait_until(pilot, lambda: app.status_info.model_name == name)
+
+
+@run_async
+async def test_forget_asks_first(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await type_and_enter(pilot, "/forget")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("enter")  # the focused button is "Keep"
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "erased" not in " ".join(notes(app))
+        await type_and_enter(pilot, "/forget")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: any("erased" in n for n in notes(app)))
+
+
+@run_async
+async def test_help_palette_keys_and_quit(make_app):
+    app = make_app(dataclasses.replace(tiny_config(), tui=dataclasses.replace(
+        Config().tui, theme="nord", bindings={"memory": "f9"})))
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        assert app.theme == "nord"
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        assert "F9" in app.screen.markdown  # the remapped key is what /help shows
+        await pilot.press("escape")
+        await pilot.press("f9")  # memory, remapped from F2
+        await wait_until(pilot, lambda: any("nights slept" in n for n in notes(app)))
+        await pilot.press("f4")  # needs an argument: pre-fills the prompt
+        assert app.prompt.text == "/search "
+        app.prompt.set_text("")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Memory")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: sum("nights slept" in n for n in notes(app)) == 2,
+                         what="the palette to run /memory")
+        await type_and_enter(pilot, "/quit")
+        await wait_until(pilot, lambda: not app.is_running, what="quit")
+
+
+@run_async
+async def test_sleep_shows_progress_and_a_report(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await send(app, pilot, "Remember that my cat is Pickle")
+        seen = []
+        original = SleepScreen.show_progress
+        SleepScreen.show_progress = lambda self, p: (seen.append(p), original(self, p))[1]
+        try:
+            await type_and_enter(pilot, "/sleep 3")
+            await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished)
+        finally:
+            SleepScreen.show_progress = original
+        report = app.screen.report
+        assert report is not None and report.passes == 3
+        assert seen and seen[-1].chunk == seen[-1].chunks
+        await pilot.press("escape")  # close
+        assert not isinstance(app.screen, SleepScreen)
+        assert report.summary() in app.chat.messages()[-1].text
+        assert all(m.has_class("-slept") for m in app.chat.messages()[:2])
+        assert app.status_info.context_used < 40 and not app.status_info.has_unslept
+        await type_and_enter(pilot, "/sleep")  # nothing left to sleep on
+        await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished)
+        assert app.screen.report is None
+
+
+@run_async
+async def test_sleep_cancel_keeps_memory_untouched():
+    fake = FakeAssistant(step_delay=0.05, pause_sleep_at=2)
+    fake.add_message("user", "My cat is Pickle.")
+    fake.add_message("assistant", "Noted.")
+    app = create_app(lambda: fake, fake.config)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await pilot.press("f5")
+        await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen))
+        detail = app.screen.query_one("#sleep-detail")
+        await wait_until(pilot, lambda: "Consolidating: chunk 1 of 2, pass 1 of 2" in str(detail.render()))
+        await pilot.press("escape")  # cancel
+        fake.release.set()
+        await wait_until(pilot, lambda: app.screen.finished, what="the cancel")
+        assert "cancelled" in str(app.screen.query_one("#sleep-title").render()).lower()
+        assert fake.snapshots == [] and fake.has_unslept()
+        await pilot.press("escape")
+        assert app.busy is None and not isinstance(app.screen, SleepScreen)
+
+
+@run_async
+async def test_night_auto_sleep_with_a_fake_clock(make_app):
+    clock = fake_clock(datetime.now().replace(hour=14, minute=0))
+    app = make_app(clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await send(app, pilot, "Good night")
+        later(clock, hours=1)  # 15:00, idle an hour: not the night
+        app.night_tick()
+        assert not isinstance(app.screen, SleepScreen)
+        clock.now = clock.now.replace(hour=2, minute=0) + timedelta(days=1)  # 02:00, idle 11 h
+        app.night.touch()  # ... but the user just typed
+        later(clock, minutes=19)
+        app.night_tick()
+        assert not isinstance(app.screen, SleepScreen)
+        later(clock, minutes=1)  # 20 idle minutes in the night window
+        app.night_tick()
+        assert isinstance(app.screen, SleepScreen)
+        await wait_until(pilot, lambda: app.screen.finished, what="the night sleep")
+        assert app.screen.report.kind == "night"
+        assert not app.status_info.has_unslept
+        await pilot.press("escape")
+        later(clock, minutes=30)
+        app.night_tick()  # nothing left to sleep on
+        assert not isinstance(app.screen, SleepScreen)
+
+
+@pytest.mark.parametrize("on_morning", ["ask", "auto", "never"])
+@run_async
+async def test_morning_prompt_on_start(make_app, on_morning):
+    config = tiny_config(on_morning=on_morning)
+    yesterday = make_app(config)
+    async with yesterday.run_test(size=SIZE) as pilot:
+        await started(yesterday, pilot)
+        await send(yesterday, pilot, "What a day")
+    clock = fake_clock(datetime.now() + timedelta(days=1))
+    app = make_app(config, clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        assert [m.text for m in app.chat.messages()][0] == "What a day"  # the day is shown again
+        if on_morning == "never":
+            await pilot.pause(0.2)
+            assert not isinstance(app.screen, (ConfirmScreen, SleepScreen))
+            return
+        if on_morning == "ask":
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            assert "Good morning" in app.screen.question
+            await pilot.press("enter")  # "Sleep now" has the focus
+        await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished)
+        assert app.screen.report is not None and app.screen.report.kind == "night"
+
+
+@run_async
+async def test_a_model_that_fails_to_load_is_reported_not_fatal(tmp_path):
+    config = tiny_config()
+    missing = tmp_path / "nope.gguf"
+    app = create_app(lambda: Assistant.open(home=str(tmp_path / "h"), model=str(missing),
+                                            config=config), config)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: any(m.role == "error" for m in app.chat.messages()))
+        assert "could not start" in app.chat.messages()[0].text
+        await type_and_enter(pilot, "/memory")
+        await wait_until(pilot, lambda: len([m for m in app.chat.messages() if m.role == "error"]) == 2)
+        await type_and_enter(pilot, "/help")
+        assert isinstance(app.screen, HelpScreen)
