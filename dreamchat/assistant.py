@@ -44,7 +44,8 @@ from dreamchat.storage.memory_store import MemoryStore, SnapshotMeta
 
 log = logging.getLogger(__name__)
 
-# Tokens kept free in the context for the reply; a turn that would cut into them triggers a nap.
+# Tokens kept free in the context for the reply (at most; see _reserve): a turn that would cut into
+# them triggers a nap. A longer reply runs on until the window is full.
 REPLY_RESERVE = 256
 # The backbone reads a day for sleep in chunks of at most this many tokens (and of at most n_ctx).
 SLEEP_CHUNK_TOKENS = 1024
@@ -71,8 +72,8 @@ class Assistant:
         self._state = None  # the fast weights S of the last night (a dict of tensors)
         self._memory_warning: str | None = None
         self._wake = None  # WakeSession over today's tokens
-        self._ctx_tokens: list[int] = []  # what the backbone's KV cache holds, in order
-        self._ctx_hidden: list[np.ndarray] = []  # final hidden state of each of those tokens
+        # The final hidden state of each token in the backbone's KV cache (backbone.tokens), in order.
+        self._ctx_hidden: list[np.ndarray] = []
         self._last_report: SleepReport | None = None
         if backbone is not None:
             self._load_memory_state()
@@ -146,7 +147,7 @@ class Assistant:
 
     def context_usage(self) -> tuple[int, int]:
         """(tokens in today's context, the backbone's window)."""
-        return len(self._ctx_tokens), self.backbone.n_ctx
+        return self.backbone.n_past, self.backbone.n_ctx
 
     def has_unslept(self) -> bool:
         return bool(self.journal.unslept_messages())
@@ -165,11 +166,11 @@ class Assistant:
             raise EmptyMessageError("empty message: type something to send")
         started = time.perf_counter()
         target = self._render(self.journal.unslept_messages(), user_text=text)
-        if len(target) + REPLY_RESERVE > self.backbone.n_ctx:
+        if len(target) + self._reserve() > self.backbone.n_ctx:
             nap_tokens = self._nap_for(text)
             yield NapStarted(tokens=nap_tokens)
             target = self._render(self.journal.unslept_messages(), user_text=text)
-            if len(target) + REPLY_RESERVE > self.backbone.n_ctx:
+            if len(target) + self._reserve() > self.backbone.n_ctx:
                 raise ContextFullError(
                     f"this message ({len(target):,} tokens with its context) does not fit the "
                     f"{self.backbone.n_ctx:,}-token window; send a shorter message or raise model.n_ctx in config.toml"
@@ -202,13 +203,14 @@ class Assistant:
         finally:
             events.close()
 
+    def _reserve(self) -> int:
+        return min(REPLY_RESERVE, self.config.sampling.max_tokens, self.backbone.n_ctx // 4)
+
     def _memory_hook(self, logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
         """The one place where the memory side meets the backbone: mirror the token, add the bias."""
-        token = int(tokens[-1])
-        self._ctx_tokens.append(token)
         self._ctx_hidden.append(hidden)
         if self._wake is not None:
-            bias = self._wake.feed(hidden[None, :], np.array([token]))
+            bias = self._wake.feed(hidden[None, :], np.array([tokens[-1]]))
             if len(bias.ids):
                 logits[bias.ids] += bias.values
         return logits
@@ -225,22 +227,21 @@ class Assistant:
 
     def _sync_context(self, target: list[int]) -> None:
         """Make the KV cache hold exactly `target`, decoding only what is new."""
+        have = self.backbone.tokens
         keep = 0
-        for have, want in zip(self._ctx_tokens, target):
-            if have != want:
+        for old, new in zip(have, target):
+            if old != new:
                 break
             keep += 1
-        if keep < len(self._ctx_tokens):
+        if keep < len(have):
             # The cache holds a cancelled reply or a re-tokenised tail: cut it, and rebuild the
             # wake session from the mirrored hidden states (the tower cannot un-read tokens).
             self.backbone.truncate(keep)
-            del self._ctx_tokens[keep:]
             del self._ctx_hidden[keep:]
             self._restart_wake()
         new = target[keep:]
         if new:
             decoded = self.backbone.decode(new, hidden=True)
-            self._ctx_tokens.extend(new)
             self._ctx_hidden.extend(decoded.hidden)
             if self._wake is not None:
                 self._wake.feed(decoded.hidden, np.asarray(new))
@@ -250,16 +251,16 @@ class Assistant:
         if self.memory is None:
             return
         self._wake = self.memory.wake(self._state)
-        if self._ctx_tokens:
-            self._wake.feed(np.stack(self._ctx_hidden), np.asarray(self._ctx_tokens))
+        if self._ctx_hidden:
+            self._wake.feed(np.stack(self._ctx_hidden), np.asarray(self.backbone.tokens))
 
     def _rebuild_day(self) -> None:
         """Clear the cache and decode today's unslept messages: the day as it was."""
         self.backbone.clear()
-        self._ctx_tokens, self._ctx_hidden = [], []
+        self._ctx_hidden = []
         self._restart_wake()
         tokens = self._render(self.journal.unslept_messages())
-        if len(tokens) + REPLY_RESERVE > self.backbone.n_ctx:
+        if len(tokens) + self._reserve() > self.backbone.n_ctx:
             # A day bigger than this window (say, after switching to a smaller n_ctx): the next
             # send() naps first; keep only the system prompt decoded until then.
             tokens = self._render([])
@@ -269,7 +270,7 @@ class Assistant:
         """Sleep on the oldest messages so that the day keeps about nap_keep_tokens and the turn fits."""
         messages = self.journal.unslept_messages()
         keep_budget = min(self.config.sleep.nap_keep_tokens,
-                          self.backbone.n_ctx - REPLY_RESERVE - len(self._render([], user_text)))
+                          self.backbone.n_ctx - self._reserve() - len(self._render([], user_text)))
         cut = len(messages)
         while cut > 0 and len(self._render(messages[cut - 1:], user_text)) <= keep_budget:
             cut -= 1

@@ -234,8 +234,8 @@ class MemoryStore:
                     raise _Unusable(f"tensor {name} has shape {tuple(state[name].shape)}, the tower "
                                     f"expects {tuple(shape)}")
         for name, t in state.items():
-            if not t.is_floating_point() or not torch.isfinite(t).all():
-                raise _Unusable(f"tensor {name} holds non-finite or non-float values")
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                raise _Unusable(f"tensor {name} holds non-finite values")
         if meta.get("sha256") != state_sha256(state):
             raise _Unusable("checksum mismatch: the file was changed or damaged after it was written")
         return state
@@ -308,9 +308,9 @@ class MemoryStore:
     def save(self, state: Mapping[str, torch.Tensor], meta: SnapshotMeta) -> Snapshot:
         """Write `state` as a new snapshot and make it current, atomically; then prune old ones."""
         for name, t in state.items():
-            if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-                raise ValueError(f"state tensor {name!r} must be a floating-point torch.Tensor")
-            if not torch.isfinite(t).all():
+            if not isinstance(t, torch.Tensor):
+                raise ValueError(f"state tensor {name!r} must be a torch.Tensor")
+            if t.is_floating_point() and not torch.isfinite(t).all():
                 raise MemoryStoreError(f"the new memory has non-finite values (NaN or inf) in {name}; it was "
                                        "not saved and yesterday's memory is untouched")
         make_private_dir(self.folder)

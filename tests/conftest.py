@@ -44,3 +44,24 @@ def real_model_path() -> Path:
     if not path.is_file():
         pytest.skip(f"default model not found at {path} (run dreamchat once to fetch it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tiny_gguf, tmp_path_factory) -> Path:
+    """Untrained (seeded) memory-tower slow weights sized for the tiny GGUF, so the assistant's
+    sleep, wake bias and snapshots run for real in fast tests."""
+    import torch
+
+    from dreamchat.models.backbone import Backbone
+    from dreamchat.models.memory import MemoryConfig, MemoryModel
+
+    with Backbone(tiny_gguf, n_ctx=256) as backbone:
+        embeddings, fingerprint = backbone.output_embeddings(), backbone.fingerprint
+        n_vocab, n_embd = backbone.n_vocab, backbone.n_embd
+    torch.manual_seed(0)
+    config = MemoryConfig(n_embd=n_embd, n_vocab=n_vocab, d_model=32, n_heads=2, head_dim=16,
+                          copy_heads=2, copy_key_dim=8, n_wording=16)
+    model = MemoryModel(config, embeddings)
+    path = tmp_path_factory.mktemp("weights") / "tiny.memory.safetensors"
+    model.save(path, fingerprint)
+    return path

@@ -66,7 +66,7 @@ def test_send_stores_both_turns_and_the_day_survives_a_restart(open_assistant):
 
     again = open_assistant()
     # The new process rebuilt exactly the rendered day from the journal, first exchange included.
-    assert again._ctx_tokens == day_tokens
+    assert again.backbone.tokens == day_tokens
     assert again.backbone.n_past == len(day_tokens)
     _reply(again, "What is my cat called?")
     assert len(again.history()) == 4
@@ -80,9 +80,9 @@ def test_cancelled_reply_stores_nothing_and_leaves_no_trace_in_context(open_assi
     assert assistant.history() == []
     _reply(assistant, "Hello there.")
     assert [m.text for m in assistant.history()][0] == "Hello there."
-    # The context is the rendered journal plus this reply: the cancelled turn is gone.
-    rendered = assistant._render(assistant.journal.unslept_messages())
-    assert assistant._ctx_tokens[: len(rendered) - 2] == rendered[: len(rendered) - 2]
+    # The context is this turn's prompt plus its reply: the cancelled turn is gone.
+    prompt = assistant._render([], user_text="Hello there.")
+    assert assistant.backbone.tokens[: len(prompt)] == prompt
 
 
 def test_empty_message_is_refused(open_assistant):
@@ -145,7 +145,7 @@ def test_cancelled_sleep_leaves_memory_and_journal_as_they_were(open_assistant):
     assert assistant.store.list() == []
     assert assistant.journal.sleeps()[-1].status == "cancelled"
     # The day is back in context, so the conversation carries on.
-    assert assistant._ctx_tokens == assistant._render(before)
+    assert assistant.backbone.tokens == assistant._render(before)
 
 
 def test_crash_between_snapshot_and_journal_is_rolled_back_on_restart(open_assistant, monkeypatch):
@@ -171,18 +171,20 @@ def test_crash_between_snapshot_and_journal_is_rolled_back_on_restart(open_assis
 
 
 def test_a_full_context_naps_instead_of_truncating(open_assistant):
-    assistant = open_assistant(config=_config(n_ctx=384, max_tokens=8, nap_keep=96))
+    assistant = open_assistant(config=_config(n_ctx=256, max_tokens=8, nap_keep=64))
     naps = []
-    for i in range(12):
+    for i in range(7):
         events = list(assistant.send(f"Fact number {i}: my locker code is {1000 + i}. " * 2))
         naps += [e for e in events if isinstance(e, NapStarted)]
         assert isinstance(events[-1], ReplyDone)
-        assert assistant.context_usage()[0] <= 384
+        assert assistant.context_usage()[0] <= 256
     assert naps, "the context never filled"
     sleeps = [s for s in assistant.journal.sleeps() if s.kind == "nap"]
     assert sleeps and all(s.status == "done" for s in sleeps)
     # Every message is either in today's context or was consolidated by a nap: none was dropped.
     slept = [m for m in assistant.history() if m.sleep_id is not None]
     unslept = assistant.journal.unslept_messages()
-    assert len(slept) + len(unslept) == 24
-    assert assistant._ctx_tokens[: len(assistant._render(unslept)) - 2] == assistant._render(unslept)[:-2]
+    assert len(slept) + len(unslept) == 14
+    # The context is the unslept day up to the last prompt (then the reply as it was generated).
+    last_prompt = assistant._render(unslept[:-2], user_text=unslept[-2].text)
+    assert assistant.backbone.tokens[: len(last_prompt)] == last_prompt
