@@ -353,7 +353,7 @@ def run_experiment(cfg: ExperimentConfig, device: str | torch.device) -> dict:
     for passes in cfg.passes:
         model = build_model(cfg, task).to(device)
         n_params = sum(p.numel() for p in model.parameters())
-        t_start = time.perf_counter()
+        t_start, cpu_start = time.perf_counter(), time.process_time()
 
         def on_step(step: int, loss: float, passes=passes, t_start=t_start) -> None:
             log.info("N=%d step %d/%d loss %.4f (%.0f s)", passes, step, cfg.steps, loss,
@@ -361,12 +361,14 @@ def run_experiment(cfg: ExperimentConfig, device: str | torch.device) -> dict:
 
         curve = train(model, train_data, cfg, passes, device, on_step)
         train_s = time.perf_counter() - t_start
+        train_cpu_s = time.process_time() - cpu_start
         t_eval = time.perf_counter()
         by_depth = evaluate(model, eval_data, passes, device)
         eval_s = time.perf_counter() - t_eval
         log.info("N=%d: %s", passes, ", ".join(f"d{d} {r['accuracy']:.3f}" for d, r in by_depth.items()))
         runs.append({"passes": passes, "parameters": n_params, "train_seconds": round(train_s, 1),
                      "train_ms_per_step": round(1000 * train_s / cfg.steps, 1),
+                     "train_cpu_ms_per_step": round(1000 * train_cpu_s / cfg.steps, 1),
                      "eval_seconds": round(eval_s, 1), "curve": curve,
                      "accuracy": {str(d): r for d, r in by_depth.items()}})
         probes.append(CostProbe(model, eval_data, passes, device))

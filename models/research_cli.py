@@ -95,6 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="activation checkpointing per window")
     parser.add_argument("--task-arg", action="append", default=[], metavar="KEY=INT",
                         help="override a task config field, e.g. --task-arg n_bits=10 (repeatable)")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
+                        help="train nothing: combine the results of runs that differ only in --passes "
+                             "(say one N per machine) into one report in --out")
 
 
 def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
@@ -160,11 +163,19 @@ def write_markdown(results: dict, path: Path, command: str) -> None:
         cells = [f"{_accuracy(r, d):.3f} (exact {r['accuracy'][str(d)]['exact']:.3f})" for r in runs]
         lines.append(f"| {d}{'*' if d in out_range else ''} | " + " | ".join(cells) + " |")
     lines += ["", *summary_lines(results), "",
-              "Cost per N (batch 1; min over samples taken in turn across N, median in brackets):", "",
-              "| N | train ms/step | train s | wake ms / predicted token | sleep ms / window |",
-              "|---|---|---|---|---|"]
+              "Cost per N. Training: wall time (on a shared machine it depends on the load) and process "
+              "CPU time per step. Wake and sleep: batch 1, min over samples (median in brackets); within "
+              "one run the samples of all N are taken in turn.", "",
+              "| N | train s (wall) | train ms/step (wall) | train CPU ms/step | wake ms / predicted token "
+              "| sleep ms / window |",
+              "|---|---|---|---|---|---|"]
+    if "parts" in results:
+        lines[-4:-4] = ["Merged from runs of one N each, trained side by side; their costs were measured "
+                        "in each run separately, not in turn. The runs:", "",
+                        *[f"- `{c}`" for c in results["parts"]], ""]
     for r in runs:
-        lines.append(f"| {r['passes']} | {r['train_ms_per_step']} | {r['train_seconds']:.0f} | "
+        cpu = r.get("train_cpu_ms_per_step", "n/a")
+        lines.append(f"| {r['passes']} | {r['train_seconds']:.0f} | {r['train_ms_per_step']} | {cpu} | "
                      f"{r['wake_ms_per_token']:.3f} ({r['wake_ms_per_token_median']:.3f}) | "
                      f"{r['sleep_ms_per_window']:.3f} ({r['sleep_ms_per_window_median']:.3f}) |")
     path.write_text("\n".join(lines) + "\n")
@@ -195,13 +206,36 @@ def write_plot(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def merge_results(parts: list[dict]) -> dict:
+    """One result from runs of the same experiment that differ only in their sleep depths N."""
+    def identity(r: dict) -> tuple:
+        exp = {k: v for k, v in r["experiment"].items() if k != "passes"}
+        return r["task"], json.dumps(r["task_config"], sort_keys=True), json.dumps(exp, sort_keys=True)
+
+    if len({identity(r) for r in parts}) != 1:
+        raise DreamchatError("--merge: the runs differ in more than --passes (task, sizes, seeds or "
+                             "steps); merge only runs of one experiment")
+    runs = sorted((run for r in parts for run in r["runs"]), key=lambda run: run["passes"])
+    passes = [run["passes"] for run in runs]
+    if len(set(passes)) != len(passes):
+        raise DreamchatError(f"--merge: sleep depth N appears twice ({passes}); merge each N once")
+    merged = dict(parts[0], runs=runs, parts=[r.get("command", "") for r in parts])
+    merged["experiment"] = dict(parts[0]["experiment"], passes=passes)
+    merged["wall_seconds"] = max(r["wall_seconds"] for r in parts)  # the parts ran side by side
+    return merged
+
+
 def command_line(args: argparse.Namespace) -> str:
     """The `dreamchat research` command that reproduces this run (recorded beside the results)."""
+    if args.merge:
+        return shlex.join(["dreamchat", "research", args.task, "--merge", *map(str, args.merge),
+                           *(["--out", str(args.out)] if args.out else [])])
     words = ["dreamchat", "research", args.task, "--passes", *map(str, args.passes)]
     if args.quick:
         words.append("--quick")
     for name, value in sorted(vars(args).items()):
         if name in ("task", "passes", "quick", "task_arg", "func") or value is None:
+            continue
             continue
         flag = "--" + name.replace("_", "-")
         if isinstance(value, bool):
@@ -229,11 +263,23 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise DreamchatError(f"cannot create the output folder {out}: {err.strerror}; pick another --out")
-    try:
-        results = run_experiment(cfg, device)
-    except ValueError as err:
-        raise DreamchatError(f"research {args.task}: {err}") from err
     command = command_line(args)
+    if args.merge:
+        parts = []
+        for folder in args.merge:
+            try:
+                parts.append(json.loads((folder / "results.json").read_text()))
+            except (OSError, ValueError) as err:
+                raise DreamchatError(f"--merge: cannot read {folder / 'results.json'} ({err}); "
+                                     f"pass folders written by `dreamchat research`") from err
+        results = merge_results(parts)
+        if results["task"] != args.task:
+            raise DreamchatError(f"--merge: the runs are of {results['task']}, not {args.task}")
+    else:
+        try:
+            results = run_experiment(cfg, device)
+        except ValueError as err:
+            raise DreamchatError(f"research {args.task}: {err}") from err
     results["command"] = command
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     write_markdown(results, out / "results.md", command)
