@@ -76,7 +76,6 @@ class FakeAssistant:
     def send(self, text: str) -> Iterator[ReplyPiece | NapStarted | ReplyDone]:
         if not text.strip():
             raise EmptyMessageError("empty message: type something to send")
-        started = time.perf_counter()
         words = self.reply.split(" ")
         for i, word in enumerate(words):
             if self.piece_delay:
@@ -85,8 +84,7 @@ class FakeAssistant:
         # Only a reply that ran to the end is stored (a closed generator never gets here).
         self.add_message("user", text)
         self.add_message("assistant", self.reply)
-        elapsed = max(time.perf_counter() - started, 1e-6)
-        yield ReplyDone(self.reply, len(words), len(words) / elapsed, 0.01, "stop")
+        yield ReplyDone(self.reply, len(words), 42.0, 0.01, "stop")  # fixed speed: snapshots
 
     # -- the night ---------------------------------------------------------------------------------
 
@@ -109,8 +107,10 @@ class FakeAssistant:
             if on_progress:
                 on_progress(SleepProgress(phase, chunk, chunks, pass_, passes, tokens * (index + 1)
                                           // len(steps), tokens, 1234.0))
-            if self.pause_sleep_at == index:
-                self.release.wait(timeout=30)
+            if self.pause_sleep_at == index:  # hold here (a snapshot, a cancel) until released
+                while not self.release.wait(0.02):
+                    if should_stop and should_stop():
+                        raise SleepCancelled("sleep cancelled: yesterday's memory is untouched")
         night = len(self.snapshots) + 1
         snapshot = SnapshotInfo(f"night-{night:04d}", datetime(2026, 11, 24, 2, 0), 65536, passes,
                                 tokens, night, True)

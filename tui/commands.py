@@ -225,14 +225,15 @@ def help_markdown(keys: dict[str, str] | None = None) -> str:
         key = keys.get(binding_id, default)
         return _key_label(key.split(",")[0]) if key else ""
 
-    lines = ["# dreamchat", "", "## Commands", "", "| command | what it does | key |", "|---|---|---|"]
+    lines = ["## Commands", ""]
     for c in COMMANDS:
-        lines.append(f"| `{c.usage}` | {c.help} | {key_of(c.name, c.key)} |")
-    lines += ["", "## Keys", "", "| key | what it does |", "|---|---|"]
+        key = key_of(c.name, c.key)
+        lines.append(f"- `{c.usage}`{f' **{key}**' if key else ''} — {c.help}")
+    lines += ["", "## Keys", ""]
     for binding_id, default, what in OTHER_KEYS:
-        lines.append(f"| {key_of(binding_id, default)} | {what} |")
+        lines.append(f"- **{key_of(binding_id, default)}** — {what}")
     for key, what in INPUT_TIPS:
-        lines.append(f"| {key} | {what} |")
+        lines.append(f"- **{key}** — {what}")
     lines += ["", "Keys can be changed in config.toml under `[tui.bindings]`, by binding id "
               "(the command name, `cancel`, `copy`), e.g. `sleep = \"ctrl+s\"`."]
     return "\n".join(lines)

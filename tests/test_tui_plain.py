@@ -1,0 +1,95 @@
+"""`dreamchat --plain`: the read-eval loop with the same slash commands, on the real Assistant
+with the tiny GGUF, fed from a pipe."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from dreamchat.assistant import Assistant
+from dreamchat.config import Config
+from dreamchat.tui.plain import run_plain
+
+from tui_fakes import FakeAssistant
+
+
+def tiny_config(**sleep) -> Config:
+    config = Config()
+    return dataclasses.replace(
+        config,
+        sampling=dataclasses.replace(config.sampling, temperature=0.0, max_tokens=8, seed=1),
+        model=dataclasses.replace(config.model, n_ctx=512, threads=2),
+        sleep=dataclasses.replace(config.sleep, **sleep),
+    )
+
+
+@pytest.fixture
+def plain(tmp_path, tiny_gguf):
+    """Run the loop on piped lines; returns (stdout, stderr) and the home it used."""
+    home = tmp_path / "home"
+
+    def run(*lines: str, config: Config | None = None) -> tuple[str, str]:
+        config = config or tiny_config()
+        out, err = io.StringIO(), io.StringIO()
+        code = run_plain(lambda: Assistant.open(home=str(home), model=str(tiny_gguf), config=config),
+                         config, stdin=io.StringIO("".join(f"{line}\n" for line in lines)),
+                         stdout=out, stderr=err, interactive=False)
+        assert code == 0
+        return out.getvalue(), err.getvalue()
+
+    run.home = home
+    return run
+
+
+def _history(home) -> list:
+    with Assistant.open_journal_only(str(home)) as assistant:
+        return assistant.history()
+
+
+def test_a_pipe_gets_only_the_reply_on_stdout(plain):
+    out, err = plain("Hello there")
+    stored = _history(plain.home)
+    assert [m.role for m in stored] == ["user", "assistant"]
+    assert out == stored[1].text + "\n"
+    assert err == ""
+
+
+def test_slash_commands_and_errors(plain, tmp_path):
+    target = tmp_path / "journal.json"
+    out, err = plain("Hello", "/memory", "/set", "/set temperature 0.4", "/set temperature 7",
+                     "/search hello", f"/export json {target}", "/history 1", "/slep", "/sleep x",
+                     "/rollback night-0042", "/system Be terse.", "/help")
+    assert "nights slept" in out
+    assert "sampling.temperature = 0.0" in out and "temperature set to 0.4" in out
+    assert "you        Hello" in out  # the search hit, then the last message of the history
+    assert target.is_file() and "Hello" in target.read_text()
+    assert "System prompt saved" in out and "/rollback ID" in out
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 4, err
+    assert "did you mean /sleep" in err and "whole number" in err
+
+
+def test_multiline_export_to_stdout_sleep_forget_and_quit(plain):
+    out, err = plain("first line \\", "second line", "/export md", "/sleep", "/forget", "no",
+                     "/forget", "yes", "/quit", "never read")
+    stored = _history(plain.home)
+    assert stored[0].text == "first line \nsecond line"
+    assert "first line" in out  # /export md without a path prints the journal
+    assert "Slept on" in out and "Context cleared." in out
+    assert "Memory kept." in out and "All long-term memory erased." in out
+    assert len(stored) == 2  # "never read" came after /quit
+
+
+def test_morning_auto_sleep_before_the_loop():
+    fake = FakeAssistant()
+    fake.add_message("user", "yesterday", created=datetime.now(timezone.utc) - timedelta(days=1))
+    fake.add_message("assistant", "ok", created=datetime.now(timezone.utc) - timedelta(days=1))
+    out = io.StringIO()
+    config = dataclasses.replace(Config(), sleep=dataclasses.replace(Config().sleep, on_morning="auto"))
+    run_plain(lambda: fake, config, stdin=io.StringIO(""), stdout=out, stderr=io.StringIO(),
+              interactive=False)
+    assert fake.sleep_calls == [(None, "night")]
+    assert "Slept on" in out.getvalue() and fake.closed
