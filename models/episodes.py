@@ -20,12 +20,13 @@ asked on its own, from the same state, never after another probe.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from dreamchat.models import lexicon as L
-from dreamchat.models.phrasings import (ACKS, CATEGORIES, GENERIC_UPDATES, GREETINGS, JOINERS,
-                                        QUESTION_OPENERS, SMALL_TALK, TOPICS)
+from dreamchat.models.phrasings import (ACKS, CATEGORIES, FACT_WRAPPERS, GENERIC_UPDATES, GREETINGS,
+                                        JOINERS, QUESTION_OPENERS, SMALL_TALK, TOPICS)
 
 SPLITS = ("train", "test")
 MAX_EXCHANGES = 6  # small talk is only added while a fact day has fewer user/assistant exchanges
@@ -136,11 +137,26 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _join(first: str, second: str, joiner: str, second_value: str) -> str:
-    """Two statements as one message; lower-case the second's opening unless it's 'I' or a name."""
+def _join(first: str, second: str, joiner: str, values: Iterable[str] = ()) -> str:
+    """Two statements as one message; lower-case the second's opening unless it starts a sentence,
+    is 'I' or is one of `values` (names keep their capital)."""
     head = second.split(" ", 1)[0]
-    keep = head in ("I", "I'm", "I've", "I'd", "I'll") or bool(second_value) and second.startswith(_cap(second_value))
+    keep = (head in ("I", "I'm", "I've", "I'd", "I'll") or joiner.rstrip()[-1:] in (".", "!", "?")
+            or any(v and second.startswith(_cap(v)) for v in values))
     return first + joiner + (second if keep else second[:1].lower() + second[1:])
+
+
+def _casual(text: str, keep: Iterable[str]) -> str:
+    """Typed-on-a-phone style: lower case and no final full stop, except inside the values in `keep`
+    (a value must read the same wherever it appears, or the memory could not copy it back)."""
+    spans = sorted((m.start(), m.end()) for v in keep if v for m in re.finditer(re.escape(v), text))
+    out, at = [], 0
+    for start, end in spans:
+        if start >= at:
+            out += [text[at:start].lower(), text[start:end]]
+            at = end
+    out.append(text[at:].lower())
+    return "".join(out).removesuffix(".")
 
 
 # --- building one episode -----------------------------------------------------------------------
@@ -168,7 +184,7 @@ class _Builder:
         """A question from `templates`, with an opener ("Quick question: ...") a third of the time."""
         text = render(self.pick(templates), **fields)
         if self.rng.random() < 1 / 3:
-            text = _join("", text, self.pick(QUESTION_OPENERS), "")
+            text = _join("", text, self.pick(QUESTION_OPENERS))
         return text
 
     def new_value(self, cat: str, slot: str) -> str:
@@ -189,6 +205,13 @@ class _Builder:
         return slot
 
     def say(self, day: int, text: str, value: str, order: float | None = None) -> float:
+        """Place a user statement on `day`; now and then wrapped in chatter or typed casually."""
+        roll = self.rng.random()
+        if roll < 0.2:
+            before, after = self.pick(FACT_WRAPPERS)
+            text = _join("", text, before, self.used_values) + after if before else text + after
+        elif roll < 0.3:
+            text = _casual(text, self.used_values)
         order = self.rng.random() if order is None else order
         self.lines.append(_Line(day, text, value, order))
         return order
@@ -253,7 +276,7 @@ class _Builder:
         i = 0
         while i < len(lines):
             if i + 1 < len(lines) and self.rng.random() < 0.25:  # two facts in one message
-                text = _join(lines[i].text, lines[i + 1].text, self.pick(JOINERS), lines[i + 1].value)
+                text = _join(lines[i].text, lines[i + 1].text, self.pick(JOINERS), self.used_values)
                 ack = self.rng.choice([a for a in ACKS[self.split] if "{v}" not in a])
                 i += 2
             else:

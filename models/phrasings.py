@@ -856,6 +856,14 @@ JOINERS: T = {
     "test": [" On top of that, ", " Besides that, ", " One more thing - "],
 }
 
+# Chatter around a fact now and then: (before, after); "{fact}" stays as it was rendered.
+FACT_WRAPPERS: dict[str, list[tuple[str, str]]] = {
+    "train": [("Long day today. ", ""), ("So, random thing: ", ""), ("Before I forget - ", ""),
+              ("Totally unrelated, but ", ""), ("", " Anyway, how are you?"), ("", " Just thought you should know."),
+              ("", " Crazy, right?"), ("Ok. ", " Anyway."), ("Guess what? ", ""), ("", " Hope that makes sense.")],
+    "test": [("Unrelated: ", ""), ("Okay, news. ", ""), ("", " Weird week."), ("By the by, ", " That's all.")],
+}
+
 # Openers put before a question now and then ("Quick question: where do I live?").
 QUESTION_OPENERS: T = {
     "train": ["Quick question: ", "Hey, ", "Sorry, silly question - ", "Okay so, ", "Random, but ",

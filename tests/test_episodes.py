@@ -40,6 +40,8 @@ def _template_lists():
     yield "JOINERS", P.JOINERS
     yield "SMALL_TALK", P.SMALL_TALK
     yield "GREETINGS", P.GREETINGS
+    yield "FACT_WRAPPERS", P.FACT_WRAPPERS
+    yield "QUESTION_OPENERS", P.QUESTION_OPENERS
 
 
 def test_phrasings_are_disjoint_between_splits():
@@ -80,7 +82,7 @@ def test_test_messages_use_no_train_template(test):
     for _, lists in _template_lists():
         for t in lists["train"]:
             if isinstance(t, tuple):
-                fixed.update(t)
+                fixed.update(x.strip() for x in t if x.strip())
             elif "{" not in t:
                 fixed.add(t.strip())
     for ep in test:
@@ -104,6 +106,10 @@ def test_every_answer_was_stated_on_an_earlier_day(split, train, test):
         for probe in ep.probes:
             earlier = _norm(" ".join(_user_texts(ep, probe.day)))
             assert _norm(probe.answer) in earlier, (probe, ep.days)
+            # values keep their spelling (case included, bar a sentence-initial capital) even in
+            # casually typed messages
+            said = " ".join(_user_texts(ep, probe.day))
+            assert probe.answer in said or probe.answer[:1].upper() + probe.answer[1:] in said, probe
             assert _norm(probe.answer) not in _norm(probe.question)
             assert _norm(probe.answer) in _norm(probe.reply)
             assert probe.day == len(ep.days) - 1
