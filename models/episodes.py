@@ -149,7 +149,8 @@ def _join(first: str, second: str, joiner: str, values: Iterable[str] = ()) -> s
 def _casual(text: str, keep: Iterable[str]) -> str:
     """Typed-on-a-phone style: lower case and no final full stop, except inside the values in `keep`
     (a value must read the same wherever it appears, or the memory could not copy it back)."""
-    spans = sorted((m.start(), m.end()) for v in keep if v for m in re.finditer(re.escape(v), text))
+    spans = sorted((m.start(), m.end()) for v in keep if v
+                   for m in re.finditer(re.escape(v), text, flags=re.IGNORECASE))
     out, at = [], 0
     for start, end in spans:
         if start >= at:
