@@ -1,0 +1,103 @@
+"""Generation speed of dreamchat's `generate()` against llama-cpp-python's own chat loop.
+
+    python benchmarks/bench_generation.py [--model PATH] [--threads 2] [--tokens 128] [--rounds 5]
+
+Same model, same process, same thread count, same chat-formatted prompt, greedy decoding, the
+same number of generated tokens (the texts are checked to be identical). Both are streamed; for
+each we time the first text piece (time to first token, prompt decode included) and the rate
+between the first and the last piece (generation tokens/s). Runs are interleaved round by round
+and the median of each is reported, which keeps the comparison fair on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from llama_cpp import Llama
+
+from dreamchat.default_model import ensure_default_model
+from dreamchat.models.backbone import Backbone
+from dreamchat.models.generation import Done, Piece, generate
+from dreamchat.models.sampler import Sampler
+
+MESSAGES = [{"role": "user", "content": "Write a long poem about the sea, the wind and the boats."}]
+
+
+def run_ours(backbone: Backbone, prompt: list[int], n_tokens: int, want_hidden: bool) -> tuple[float, float, str]:
+    backbone.clear()
+    start = time.perf_counter()
+    first = last = None
+    for event in generate(backbone, prompt, Sampler.greedy(), max_tokens=n_tokens, want_hidden=want_hidden):
+        if isinstance(event, Piece):
+            last = time.perf_counter()
+            first = first or last
+        elif isinstance(event, Done):
+            assert event.n_tokens == n_tokens, f"stopped after {event.n_tokens} tokens; pick another prompt"
+            return first - start, (n_tokens - 1) / (last - first), event.text
+    raise AssertionError("no Done event")
+
+
+def run_llama(llm: Llama, n_tokens: int) -> tuple[float, float, str, int]:
+    llm.reset()  # no prompt reuse from the previous round: the same work as ours
+    start = time.perf_counter()
+    first = last = None
+    pieces = []
+    chunks = 0
+    for chunk in llm.create_chat_completion(messages=MESSAGES, temperature=0.0, max_tokens=n_tokens,
+                                            repeat_penalty=1.0, stream=True):
+        text = chunk["choices"][0]["delta"].get("content")
+        if text:
+            last = time.perf_counter()
+            first = first or last
+            pieces.append(text)
+            chunks += 1
+    return first - start, (n_tokens - 1) / (last - first), "".join(pieces), chunks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, help="GGUF chat model (default: the default model)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--n-ctx", type=int, default=2048)
+    args = parser.parse_args()
+    model = args.model or ensure_default_model()
+
+    backbone = Backbone(model, n_ctx=args.n_ctx, n_threads=args.threads)
+    llm = Llama(model_path=str(model), n_ctx=args.n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
+                verbose=False)
+    prompt = backbone.tokenize(backbone.render_chat(MESSAGES, add_generation_prompt=True))
+    print(f"model {model.name}, {args.threads} threads, prompt {len(prompt)} tokens, "
+          f"{args.tokens} generated tokens, greedy, {args.rounds} interleaved rounds (medians)", flush=True)
+
+    results: dict[str, list[tuple[float, float]]] = {"llama-cpp-python": [], "generate()": [],
+                                                     "generate(want_hidden)": []}
+    run_llama(llm, 8)  # warm up both (page-in, first-call allocations)
+    backbone.clear()
+    list(generate(backbone, prompt, Sampler.greedy(), max_tokens=8))
+    for i in range(args.rounds):
+        ttft, rate, theirs, _ = run_llama(llm, args.tokens)
+        results["llama-cpp-python"].append((ttft, rate))
+        for name, hidden in (("generate()", False), ("generate(want_hidden)", True)):
+            ttft, rate, ours = run_ours(backbone, prompt, args.tokens, hidden)
+            assert ours == theirs, "greedy outputs differ: the comparison would not be fair"
+            results[name].append((ttft, rate))
+        print(f"round {i + 1}: " + ", ".join(f"{name} {runs[-1][1]:.1f} tok/s" for name, runs in results.items()),
+              flush=True)
+
+    base = statistics.median(r for _, r in results["llama-cpp-python"])
+    print(f"{'':24}{'first token':>12}{'tokens/s':>10}{'ratio':>8}")
+    for name, runs in results.items():
+        ttft = statistics.median(t for t, _ in runs)
+        rate = statistics.median(r for _, r in runs)
+        print(f"{name:24}{ttft * 1000:>10.1f}ms{rate:>10.1f}{rate / base:>8.3f}")
+    backbone.close()
+    llm.close()
+
+
+if __name__ == "__main__":
+    main()
