@@ -20,7 +20,14 @@ from dreamchat.errors import DreamchatError
 log = logging.getLogger("dreamchat")
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands whose arguments (and heavy imports: training, research) live in their own modules.
+MODULE_COMMANDS = {"train": "dreamchat.models.train", "eval": "dreamchat.models.evaluate",
+                   "research": "dreamchat.models.research_cli"}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; the arguments of train/eval/research are only loaded when `argv` names them."""
+    wanted = next((a for a in (argv or []) if a in MODULE_COMMANDS), None)
     parser = argparse.ArgumentParser(
         prog="dreamchat",
         description="A local chat assistant that remembers across days by sleeping.",
@@ -65,24 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     train = sub.add_parser("train", parents=[common], help="train the memory tower's slow weights")
-    _add_optional_arguments(train, "dreamchat.models.train")
+    _add_module_arguments(train, "train", wanted)
 
     evaluate = sub.add_parser("eval", parents=[common], help="benchmarks")
     eval_sub = evaluate.add_subparsers(dest="eval_command", metavar="BENCHMARK")
     eval_memory = eval_sub.add_parser("memory", parents=[common], help="multi-day recall benchmark")
-    _add_optional_arguments(eval_memory, "dreamchat.models.evaluate")
+    _add_module_arguments(eval_memory, "eval", wanted)
 
     research = sub.add_parser("research", parents=[common],
                               help="reproduce the paper's sleep experiments (Rule 110, Depo, arithmetic)")
-    _add_optional_arguments(research, "dreamchat.models.research_cli")
+    _add_module_arguments(research, "research", wanted)
     return parser
 
 
-def _add_optional_arguments(parser: argparse.ArgumentParser, module: str) -> None:
-    """Training and research pull in more code; their arguments come from their own modules."""
+def _add_module_arguments(parser: argparse.ArgumentParser, command: str, wanted: str | None) -> None:
+    """Import the command's module (torch, training code) only when that command runs."""
     import importlib
 
+    module = MODULE_COMMANDS[command]
     parser.set_defaults(module=module)
+    if command != wanted:
+        return
     try:
         importlib.import_module(module).add_arguments(parser)
     except ImportError as err:  # pragma: no cover - a broken install
@@ -90,7 +100,8 @@ def _add_optional_arguments(parser: argparse.ArgumentParser, module: str) -> Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     home = getattr(args, "home", None)
     model = getattr(args, "model", None)
