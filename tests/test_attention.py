@@ -9,6 +9,16 @@ import torch
 from dreamchat.models.attention import AttentionConfig, WindowAttention, apply_rope
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These tensors are tiny: a thread pool's barriers cost more than they save, and on a busy shared
+    machine they can make a test 100x slower. Restore the caller's setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def layer(window, d_model=16, n_heads=2) -> WindowAttention:
     torch.manual_seed(0)
     return WindowAttention(AttentionConfig(d_model=d_model, n_heads=n_heads, window=window)).double()
@@ -97,3 +107,21 @@ def test_config_validation():
         AttentionConfig(window=0)
     with pytest.raises(ValueError, match=r"\[B, T, 16\]"):
         layer(4)(torch.randn(1, 2, 8, dtype=torch.float64))
+
+
+def test_rope_table_built_in_inference_mode_is_usable_for_training():
+    """Wake (inference_mode) may build the cached RoPE table first; training must still backprop."""
+    att = layer(8)
+    with torch.inference_mode():
+        att(torch.randn(1, 3, 16, dtype=torch.float64))
+    y, _ = att(torch.randn(1, 5, 16, dtype=torch.float64))
+    y.sum().backward()
+    assert att.qkv.weight.grad is not None
+
+
+def test_long_day_grows_the_rope_table():
+    att = layer(4)
+    x = torch.randn(1, 1, 16, dtype=torch.float64)
+    y_far, _ = att(x, {"pos": torch.tensor(5000)})
+    y_near, _ = att(x)
+    torch.testing.assert_close(y_far, y_near, rtol=1e-9, atol=1e-9)  # a lone token: position-free

@@ -13,6 +13,16 @@ from dreamchat.models.gdn import (
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These tensors are tiny: a thread pool's barriers cost more than they save, and on a busy shared
+    machine they can make a test 100x slower. Restore the caller's setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def make_inputs(B, T, H, K, V, dtype=torch.float64, seed=0, device="cpu", decay_scale=1.0):
     """Random rule inputs in their documented ranges, all requiring grad (leaf tensors)."""
     gen = torch.Generator().manual_seed(seed)

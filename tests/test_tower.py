@@ -11,6 +11,16 @@ from dreamchat.models.tower import Tower, TowerConfig
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These tensors are tiny: a thread pool's barriers cost more than they save, and on a busy shared
+    machine they can make a test 100x slower. Restore the caller's setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny_tower(layout="AGAG", **overrides) -> Tower:
     torch.manual_seed(0)
     cfg = dict(d_model=16, layout=layout, n_heads=2, head_k_dim=4, head_v_dim=6, window=8,
@@ -131,7 +141,9 @@ def test_sleep_gradcheck_tiny_tower():
 
     def f(x1, x2, S0, *w):
         return functional_call(probe, {f"tower.{n}": t for n, t in zip(names, w)}, (x1, x2, S0))
-    assert torch.autograd.gradcheck(f, (x1, x2, S0, *weights))
+    # fast_mode: finite differences along random directions instead of the full Jacobian
+    # (~230 inputs), the same check at a fraction of the cost.
+    assert torch.autograd.gradcheck(f, (x1, x2, S0, *weights), fast_mode=True)
 
 
 class SleepProbe(torch.nn.Module):
