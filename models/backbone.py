@@ -23,6 +23,7 @@ import hashlib
 import logging
 import mmap
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ CHATML_TEMPLATE = (
 
 _llama_log = logging.getLogger("dreamchat.llama_cpp")
 _recent_errors: collections.deque[str] = collections.deque(maxlen=4)  # for ModelError messages
-_GGML_LOG_WARN, _GGML_LOG_ERROR, _GGML_LOG_CONT = 2, 3, 5
+_GGML_LOG_WARN, _GGML_LOG_ERROR, _GGML_LOG_CONT = 3, 4, 5  # enum ggml_log_level
 _last_level = 0
 
 
@@ -61,10 +62,10 @@ def _llama_log_callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> 
     if level == _GGML_LOG_CONT:
         level = _last_level
     _last_level = level
-    if level in (_GGML_LOG_WARN, _GGML_LOG_ERROR):
+    if level == _GGML_LOG_ERROR:
         line = text.decode("utf-8", "replace").strip()
-        if line:
-            _recent_errors.append(line)
+        if line:  # "llama_model_load: error loading model: unknown model architecture: 'x'" -> the reason
+            _recent_errors.append(re.sub(r"^\w+: (error loading model: )?", "", line))
     if _llama_log.isEnabledFor(logging.DEBUG):
         _llama_log.debug("%s", text.decode("utf-8", "replace").rstrip())
 
@@ -233,6 +234,11 @@ def read_gguf_layout(path: Path) -> GGUFLayout:
 # --- the backbone ---------------------------------------------------------------------------------
 
 
+def _copy_rows(dst: np.ndarray, src) -> None:
+    """Fill the C-contiguous float32 array `dst` from the float pointer `src`."""
+    ctypes.memmove(dst.ctypes.data, src, dst.nbytes)
+
+
 @dataclass
 class Decoded:
     """What one `Backbone.decode` call returns."""
@@ -264,7 +270,7 @@ class Backbone:
         _recent_errors.clear()
         self._model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not self._model:
-            why = f" ({_recent_errors[-1]})" if _recent_errors else ""
+            why = f" ({_recent_errors[0]})" if _recent_errors else ""
             raise ModelError(f"llama.cpp could not load {self.path}{why}; {FIX} that llama.cpp supports")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
@@ -441,12 +447,13 @@ class Backbone:
             piece = tokens[start : start + self.n_batch]
             m = len(piece)
             self._feed(piece, last_piece=start + m == n, every_row=every_row)
+            # One copy out of llama.cpp's buffers (memmove: cheaper than wrapping them in numpy views).
             if all_logits:
-                logits[start : start + m] = np.ctypeslib.as_array(llama_cpp.llama_get_logits(self._ctx), shape=(m, self.n_vocab))
+                _copy_rows(logits[start : start + m], llama_cpp.llama_get_logits(self._ctx))
             elif start + m == n:
-                logits[0] = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self.n_vocab,))
+                _copy_rows(logits, llama_cpp.llama_get_logits_ith(self._ctx, -1))
             if hidden:
-                states[start : start + m] = np.ctypeslib.as_array(llama_cpp.llama_get_embeddings(self._ctx), shape=(m, self.n_embd))
+                _copy_rows(states[start : start + m], llama_cpp.llama_get_embeddings(self._ctx))
         return Decoded(logits, states)
 
     def _feed(self, piece: np.ndarray, *, last_piece: bool, every_row: bool) -> None:

@@ -46,6 +46,16 @@ def test_default_threads_are_physical_cores(tiny_gguf):
         assert b.n_threads == physical_cores() >= 1
 
 
+def test_llama_cpp_prints_nothing(tmp_path, tiny_gguf, capfd):
+    """llama.cpp logs a lot at load time; none of it may reach the terminal (it would break the TUI)."""
+    with Backbone(tiny_gguf, n_ctx=128, n_threads=1) as b:
+        b.decode(b.tokenize("Hello"), hidden=True)
+    with pytest.raises(ModelError):
+        Backbone(gguf_factory.write_truncated_copy(tiny_gguf, tmp_path / "cut.gguf"))
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ModelError, match="not found.*--model"):
         Backbone(tmp_path / "nope.gguf")
@@ -78,7 +88,7 @@ def test_unloadable_file_is_a_model_error(tmp_path):
     w = GGUFWriter(str(path), "no-such-arch")
     w.add_tensor("x", np.zeros(4, np.float32))
     w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
-    with pytest.raises(ModelError, match="llama.cpp could not load.*--model"):
+    with pytest.raises(ModelError, match="llama.cpp could not load.*unknown model architecture.*--model"):
         Backbone(path)
 
 
