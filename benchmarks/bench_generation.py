@@ -57,6 +57,38 @@ def run_llama(llm: Llama, n_tokens: int) -> tuple[float, float, str, int]:
     return first - start, (n_tokens - 1) / (last - first), "".join(pieces), chunks
 
 
+def decode_costs(backbone: Backbone, rounds: int) -> None:
+    """What hidden states cost llama.cpp: a 256-token prompt and single-token steps, with and
+    without embeddings, and with embeddings switched on and off between steps."""
+    prompt = (backbone.tokenize(" ".join(MESSAGES[0]["content"] for _ in range(40))))[:256]
+    step = prompt[:64]
+
+    def prompt_rate(hidden: bool) -> float:
+        backbone.clear()
+        start = time.perf_counter()
+        backbone.decode(prompt, hidden=hidden)
+        return len(prompt) / (time.perf_counter() - start)
+
+    def step_ms(mode: str) -> float:
+        backbone.clear()
+        backbone.decode(prompt[:8])
+        start = time.perf_counter()
+        for i, token in enumerate(step):
+            backbone.decode([token], hidden=mode == "hidden" or (mode == "switching" and i % 2 == 0))
+        return (time.perf_counter() - start) / len(step) * 1000
+
+    rows: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name, fn in ((f"prompt {len(prompt)} tok, logits only (tok/s)", lambda: prompt_rate(False)),
+                         (f"prompt {len(prompt)} tok, + hidden (tok/s)", lambda: prompt_rate(True)),
+                         ("1-token step, logits only (ms)", lambda: step_ms("plain")),
+                         ("1-token step, + hidden (ms)", lambda: step_ms("hidden")),
+                         ("1-token step, hidden every other (ms)", lambda: step_ms("switching"))):
+            rows.setdefault(name, []).append(fn())
+    for name, values in rows.items():
+        print(f"{name:40}{statistics.median(values):>10.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="GGUF chat model (default: the default model)")
@@ -89,12 +121,15 @@ def main() -> None:
         print(f"round {i + 1}: " + ", ".join(f"{name} {runs[-1][1]:.1f} tok/s" for name, runs in results.items()),
               flush=True)
 
+    print()
     base = statistics.median(r for _, r in results["llama-cpp-python"])
     print(f"{'':24}{'first token':>12}{'tokens/s':>10}{'ratio':>8}")
     for name, runs in results.items():
         ttft = statistics.median(t for t, _ in runs)
         rate = statistics.median(r for _, r in runs)
         print(f"{name:24}{ttft * 1000:>10.1f}ms{rate:>10.1f}{rate / base:>8.3f}")
+    print()
+    decode_costs(backbone, args.rounds)
     backbone.close()
     llm.close()
 
