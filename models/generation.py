@@ -9,11 +9,13 @@ bias there; it also gets that token's final hidden state when `want_hidden`, and
 cache), the sampler picks a token, its text is yielded, and the token is fed back. End-of-turn
 tokens (`backbone.eos_ids`, plus `stop_ids`) end the reply and are never shown.
 
-KV cache invariant. Every token that generate() feeds to the backbone passes through the hook
-exactly once, right after it is decoded (so a hook can mirror the cache). When Done arrives, the
-cache holds the prompt and every token in `Done.tokens`; the stop token is not fed. If the caller
-stops iterating early (cancel), the token of the last Piece may not have been fed: `backbone.n_past`
-and `backbone.tokens` always tell what the cache holds.
+KV cache invariant. The hook runs after every decode that generate() makes: once after the prompt
+(with the hidden state of its last token) and once after each generated token is fed back, so
+`tokens[-1]` of each call is the token just fed (a caller that mirrors the cache token by token
+decodes all but the last prompt token itself and passes a one-token prompt). When Done arrives,
+the cache holds the prompt and every token in `Done.tokens`; the stop token is not fed. If the
+caller stops iterating early (cancel), the token of the last Piece may not have been fed:
+`backbone.n_past` and `backbone.tokens` always tell what the cache holds.
 
 Text pieces never split a UTF-8 character: token bytes go through an incremental decoder.
 Speed matters as much as in llama-cpp-python's own loop: one reused batch, one copy of the logits
