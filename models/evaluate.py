@@ -398,24 +398,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the backbone and memory weights, run the benchmark, print the table (stdout)."""
+    """Load the backbone and memory weights, run the benchmark, print the table on stdout.
+
+    Settings are the app's defaults (system prompt, sleep passes), not the user's config.toml, so
+    numbers are comparable between machines and homes.
+    """
     import torch
 
     from dreamchat.config import Config
+    from dreamchat.errors import DreamchatError
     from dreamchat.models.backbone import Backbone
     from dreamchat.models.memory import MemoryModel, default_weights_path
 
-    overrides = dict(seed=args.seed, max_tokens=args.max_tokens, system_prompt=Config().system_prompt,
-                     default_passes=Config().sleep.passes)
+    for option, value, low in (("--episodes", args.episodes, 1), ("--natural", args.natural, 0),
+                               ("--max-tokens", args.max_tokens, 1), ("--threads", args.threads, 1)):
+        if value is not None and value < low:
+            raise DreamchatError(f"{option} must be at least {low}, got {value}")
+    defaults = Config()
+    overrides = dict(seed=args.seed, max_tokens=args.max_tokens, system_prompt=defaults.system_prompt,
+                     default_passes=defaults.sleep.passes)
     if args.episodes is not None:
         overrides["episodes"] = args.episodes
     if args.natural is not None:
         overrides["natural"] = args.natural
     config = BenchmarkConfig.quick(**overrides) if args.quick else BenchmarkConfig(**overrides)
 
-    model_path = getattr(args, "model", None)
-    if model_path:
-        model_path = Path(model_path).expanduser()
+    if getattr(args, "model", None):
+        model_path = Path(args.model).expanduser()
     else:
         from dreamchat.default_model import ensure_default_model
         model_path = ensure_default_model(progress=False)
@@ -423,34 +432,51 @@ def run(args: argparse.Namespace) -> int:
     if not weights.is_file():
         raise ModelError(f"no memory weights at {weights}; pass --weights PATH or train them with `dreamchat train`")
     backbone = Backbone(model_path, n_ctx=4096, n_threads=args.threads)
-    memory = MemoryModel.load(weights, backbone.output_embeddings(), backbone.fingerprint)
+    torch_threads = torch.get_num_threads()
+    try:
+        memory = MemoryModel.load(weights, backbone.output_embeddings(), backbone.fingerprint)
+        if torch.cuda.is_available():
+            memory.to("cuda")
+        else:
+            # The tower's per-token ops are tiny: one thread avoids thread hand-offs that dominate
+            # them on a busy CPU (20x measured on 2 shared cores); llama.cpp keeps its own threads.
+            torch.set_num_threads(1)
+        bench = MemoryBenchmark(backbone, memory, config)
+        started = time.perf_counter()
+        rows = bench.run(on_progress=lambda stage, i, n: log.info("%s: %d/%d scenarios (%.0f s)", stage, i, n,
+                                                                  time.perf_counter() - started))
+        elapsed = time.perf_counter() - started
+    finally:
+        backbone.close()
+        torch.set_num_threads(torch_threads)
 
-    if not torch.cuda.is_available():
-        # The tower's per-token ops are tiny: one thread avoids thread hand-off costs that dominate
-        # them on a busy CPU (measured 20x on 2 shared cores); llama.cpp keeps its own threads.
-        torch.set_num_threads(1)
-    memory.to("cuda" if torch.cuda.is_available() else "cpu")
-    bench = MemoryBenchmark(backbone, memory, config)
-    started = time.perf_counter()
-    rows = bench.run(on_progress=lambda stage, i, n: log.info("%s: %d/%d scenarios", stage, i, n))
-    elapsed = time.perf_counter() - started
-    n_syn = rows[0].synthetic.total
+    n_natural = len(natural_conversations()[:config.natural] if config.natural is not None
+                    else natural_conversations())
     title = (f"dreamchat eval memory: {backbone.name} + {weights.name}\n"
-             f"{config.episodes} synthetic held-out episodes ({n_syn} probes), "
-             f"{len(natural_conversations()[:config.natural] if config.natural is not None else natural_conversations())}"
-             f" natural conversations ({rows[0].natural.total} probes); greedy, {config.max_tokens} tokens; "
-             f"{elapsed / 60:.1f} min")
+             f"{config.episodes} synthetic held-out episodes ({rows[0].synthetic.total} probes), "
+             f"{n_natural} natural conversations ({rows[0].natural.total} probes); greedy replies of at most "
+             f"{config.max_tokens} tokens; {elapsed / 60:.1f} min")
     print(format_table(rows, title))
     if args.json:
         payload = {"config": asdict(config), "model": str(model_path), "weights": str(weights),
-                   "seconds": elapsed,
+                   "seconds": round(elapsed, 1),
                    "rows": [{"name": r.name, "perplexity": r.perplexity,
                              **{k: asdict(getattr(r, k)) for k in ("synthetic", "natural", "combined")}}
                             for r in rows],
+                   "by_kind": by_kind(bench.records),
                    "replies": bench.records}
-        Path(args.json).write_text(json.dumps(payload, indent=1))
-    backbone.close()
+        Path(args.json).write_text(json.dumps(payload, indent=1, ensure_ascii=False))
     return 0
+
+
+def by_kind(records: list[dict]) -> dict[str, dict[str, list[int]]]:
+    """condition -> probe kind -> [hits, total], from `MemoryBenchmark.records`."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for r in records:
+        cell = out.setdefault(r["condition"], {}).setdefault(r["kind"], [0, 0])
+        cell[0] += int(r["recalled"])
+        cell[1] += 1
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

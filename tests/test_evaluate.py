@@ -181,26 +181,34 @@ def test_runner_plumbing_with_fakes(tmp_path):
     assert "retention after 3 nights" in table and "100.0" in table
 
 
-def test_real_parts_end_to_end(tiny_gguf, tmp_path):
-    """Tiny llama.cpp model + untrained memory model: every row is produced, nothing crashes."""
-    import torch
+def test_dreamchat_eval_memory_on_the_real_parts(tiny_gguf, tiny_weights, tmp_path, capsys):
+    """`dreamchat eval memory` end to end: tiny llama.cpp model + untrained memory weights."""
+    from dreamchat.cli import main
 
-    from dreamchat.models.backbone import Backbone
-    from dreamchat.models.memory import MemoryConfig, MemoryModel
+    out = tmp_path / "eval.json"
+    rc = main(["eval", "memory", "--model", str(tiny_gguf), "--weights", str(tiny_weights), "--quick",
+               "--episodes", "1", "--natural", "1", "--max-tokens", "2", "--threads", "1", "--json", str(out)])
+    assert rc == 0
+    table = capsys.readouterr().out
+    for name in ["no memory", "N=1", "N=2", "N=4", "full context", "retention after 1 night",
+                 "retention after 3 nights", "retention after 7 nights", "perplexity, backbone alone",
+                 "perplexity, backbone + tower"]:
+        assert name in table
+    payload = json.loads(out.read_text())
+    rows = {r["name"]: r for r in payload["rows"]}
+    assert len(rows) == 10
+    recall_rows = [r for r in rows.values() if r["perplexity"] is None]
+    assert all(r["synthetic"]["total"] >= 1 and 0 <= r["synthetic"]["hits"] <= r["synthetic"]["total"]
+               for r in recall_rows)
+    assert all(np.isfinite(r["perplexity"]) and r["perplexity"] > 1 for r in rows.values()
+               if r["perplexity"] is not None)
+    assert payload["replies"] and set(payload["by_kind"]) <= set(rows)
 
-    torch.set_num_threads(1)
-    backbone = Backbone(tiny_gguf, n_ctx=512)
-    E = backbone.output_embeddings()
-    memory = MemoryModel(MemoryConfig(n_embd=E.shape[1], n_vocab=E.shape[0], d_model=16, n_heads=1,
-                                      head_dim=8, copy_heads=1, copy_key_dim=8, n_wording=16), E)
-    config = BenchmarkConfig(episodes=1, natural=1, nights=(1, 3), ppl_nights=1, neutral=1, max_tokens=3,
-                             passes=(1, 2))
-    bench = MemoryBenchmark(backbone, memory, config)
-    rows = bench.run()
-    names = [r.name for r in rows]
-    assert names[0].startswith("no memory") and names[-1].startswith("perplexity, backbone + tower")
-    recall_rows = [r for r in rows if r.perplexity is None]
-    assert all(r.synthetic.total >= 1 and 0 <= r.synthetic.percent <= 100 for r in recall_rows)
-    assert all(np.isfinite(r.perplexity) and r.perplexity > 1 for r in rows if r.perplexity is not None)
-    json.dumps(bench.records)  # every record is plain data
-    backbone.close()
+
+def test_eval_memory_errors_are_one_line(tiny_gguf, tmp_path, capsys):
+    from dreamchat.cli import main
+
+    assert main(["eval", "memory", "--model", str(tiny_gguf), "--weights", str(tmp_path / "none.safetensors")]) == 1
+    assert "no memory weights" in capsys.readouterr().err
+    assert main(["eval", "memory", "--episodes", "0"]) == 1
+    assert "--episodes must be at least 1" in capsys.readouterr().err
