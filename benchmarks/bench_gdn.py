@@ -26,18 +26,25 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def timed(fn, device: str, repeats: int, warmup: int = 1) -> float:
-    """Median wall time of fn() in seconds."""
+def timed(fn, device: str, repeats: int, warmup: int = 1) -> tuple[float, float]:
+    """Median wall time and median process CPU time of fn(), in seconds. On a busy shared machine the
+    CPU time (what this process actually computed) is the steadier of the two."""
     for _ in range(warmup):
         fn()
     sync(device)
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
         sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def row(name: str, rec: tuple[float, float], chk: tuple[float, float]) -> None:
+    for label, i in (("wall", 0), ("cpu", 1)):
+        print(f"{name + ' (' + label + ')':28}{rec[i] * 1e3:10.1f}ms{chk[i] * 1e3:10.1f}ms{rec[i] / chk[i]:8.1f}x")
 
 
 def rule_inputs(B, T, H, K, V, device, requires_grad):
@@ -54,45 +61,48 @@ def bench_rule(args) -> None:
     B, T, H, K, V, dev = args.B, args.T, args.H, args.K, args.V, args.device
     print(f"gated delta rule, B={B} T={T} H={H} K={K} V={V} chunk={args.chunk} on {dev}, "
           f"{torch.get_num_threads()} thread(s), float32")
-    print(f"{'':22}{'recurrent':>12}{'chunked':>12}{'ratio':>9}")
+    print(f"{'':28}{'recurrent':>12}{'chunked':>12}{'ratio':>9}")
     with torch.no_grad():
         x = rule_inputs(B, T, H, K, V, dev, False)
         rec = timed(lambda: gated_delta_rule_recurrent(*x), dev, args.repeats)
         chk = timed(lambda: gated_delta_rule_chunked(*x, chunk_size=args.chunk), dev, args.repeats)
-    print(f"{'forward':22}{rec * 1e3:10.1f}ms{chk * 1e3:10.1f}ms{rec / chk:8.1f}x")
+    row("forward", rec, chk)
 
     x = rule_inputs(B, T, H, K, V, dev, True)
 
     def fwd_bwd(rule, **kw):
         o, S = rule(*x, **kw)
         (o.square().sum() + S.square().sum()).backward()
-    rec = timed(lambda: fwd_bwd(gated_delta_rule_recurrent), dev, args.repeats)
+    # The recurrent backward takes tens of seconds at T = 4096: time it once, without warm-up.
+    rec = timed(lambda: fwd_bwd(gated_delta_rule_recurrent), dev, 1, warmup=0)
     chk = timed(lambda: fwd_bwd(gated_delta_rule_chunked, chunk_size=args.chunk), dev, args.repeats)
-    print(f"{'forward + backward':22}{rec * 1e3:10.1f}ms{chk * 1e3:10.1f}ms{rec / chk:8.1f}x")
+    row("forward + backward", rec, chk)
 
 
 def bench_steps(args) -> None:
     dev, steps = args.device, args.steps
     print(f"\nper-token wake step (inference mode, median of {args.repeats} runs of {steps} tokens)")
+    print(f"  {'':44}{'wall':>9}{'cpu':>12}")
 
-    def per_token(step) -> float:
+    def per_token(step) -> str:
         def run():
             for _ in range(steps):
                 step()
-        return timed(run, dev, args.repeats) / steps
+        wall, cpu = timed(run, dev, args.repeats)
+        return f"{wall / steps * 1e6:9.1f} us{cpu / steps * 1e6:9.1f} us"
 
     with torch.inference_mode():
         H, K, V = args.H, args.K, args.V
         q, k, v, g, beta, S = (t[:, 0] if t.dim() > 3 else t for t in rule_inputs(1, 1, H, K, V, dev, False))
         g, beta = g[:, 0], beta[:, 0]
         t_rule = per_token(lambda: gated_delta_rule_step(q, k, v, g, beta, S))
-        print(f"  {'gated_delta_rule_step':40}{t_rule * 1e6:9.1f} us   (H={H}, K={K}, V={V})")
+        print(f"  {f'gated_delta_rule_step (H={H}, K={K}, V={V})':44}{t_rule}")
 
         layer = GatedDeltaNet(GDNConfig()).to(dev).eval()
         x = torch.randn(1, 1, layer.config.d_model, device=dev)
         state = layer.empty_state(1, dev)
         t_layer = per_token(lambda: layer(x, state))
-        print(f"  {'GatedDeltaNet layer, default GDNConfig':40}{t_layer * 1e6:9.1f} us")
+        print(f"  {'GatedDeltaNet layer, default GDNConfig':44}{t_layer}")
 
         towers = {"Tower, default TowerConfig (AGAG, d=256)": TowerConfig(),
                   "Tower, memory-sized (GG, d=128, 2x32)": TowerConfig(d_model=128, layout="GG", n_heads=2,
@@ -102,7 +112,7 @@ def bench_steps(args) -> None:
             x = torch.randn(1, 1, cfg.d_model, device=dev)
             _, state = tower(torch.randn(1, 100, cfg.d_model, device=dev))  # a warm day: caches filled
             t_tower = per_token(lambda: tower(x, state))
-            print(f"  {name:40}{t_tower * 1e6:9.1f} us")
+            print(f"  {name:44}{t_tower}")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ projections, a short causal depthwise convolution, L2-normalised q and k, Mamba-
 write strength and a gated RMSNorm on the output.
 """
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -40,6 +41,16 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def _without_autocast(rule):
+    """The rule accumulates one state over thousands of tokens: keep autocast's bf16 matmuls out of it
+    (inputs are upcast to float32 inside instead)."""
+    @functools.wraps(rule)
+    def wrapper(q: Tensor, *args, **kwargs):
+        with torch.autocast(device_type=q.device.type, enabled=False):
+            return rule(q, *args, **kwargs)
+    return wrapper
+
+
 def _check_rule_inputs(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor,
                        initial_state: Tensor | None) -> None:
     if q.dim() != 4 or q.shape != k.shape:
@@ -55,6 +66,7 @@ def _check_rule_inputs(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor,
                          f"({STATE_LAYOUT}), got {tuple(initial_state.shape)}")
 
 
+@_without_autocast
 def gated_delta_rule_recurrent(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor,
                                initial_state: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """The reference: a plain token loop in float32 (float64 if the inputs are float64).
@@ -97,6 +109,7 @@ def gated_delta_rule_step(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tens
     return o.to(out_dtype), S
 
 
+@_without_autocast
 def gated_delta_rule_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor,
                              initial_state: Tensor | None = None,
                              chunk_size: int = 64) -> tuple[Tensor, Tensor]:

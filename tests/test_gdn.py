@@ -113,6 +113,17 @@ def test_low_precision_inputs_compute_in_float32():
     torch.testing.assert_close(o.float(), o_ref, rtol=0.05, atol=0.05)
 
 
+def test_chunked_ignores_autocast():
+    """Under bf16 autocast (mixed-precision training) the rule still accumulates in float32."""
+    q, k, v, g, beta, S0 = (t.detach().float() for t in make_inputs(1, 100, 2, 16, 16))
+    o_ref, S_ref = gated_delta_rule_chunked(q, k, v, g, beta, S0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        o, S = gated_delta_rule_chunked(q, k, v, g, beta, S0)
+    assert o.dtype == S.dtype == torch.float32
+    torch.testing.assert_close(o, o_ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(S, S_ref, rtol=1e-6, atol=1e-6)
+
+
 def test_no_initial_state_means_zeros():
     q, k, v, g, beta, S0 = make_inputs(2, 19, 2, 4, 4)
     zeros = torch.zeros_like(S0)
