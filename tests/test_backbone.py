@@ -304,7 +304,7 @@ def test_untied_output_embeddings(tmp_path):
 
 @pytest.mark.e2e
 def test_real_model_chat_template_and_hidden(real_model_path):
-    with Backbone(real_model_path, n_ctx=1024, n_threads=2) as b:
+    with Backbone(real_model_path, n_ctx=1024, n_threads=1) as b:
         assert b.n_embd == 576 and b.n_vocab == 49152 and b.has_chat_template
         assert {0, 2} <= b.eos_ids  # <|endoftext|>, <|im_end|>
         prompt = b.render_chat([{"role": "user", "content": "What is the capital of France?"}], True)

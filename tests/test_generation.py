@@ -181,10 +181,10 @@ def test_real_model_matches_create_chat_completion(real_model_path):
     from llama_cpp import Llama
 
     messages = [{"role": "user", "content": "What is the capital of France?"}]
-    with Backbone(real_model_path, n_ctx=1024, n_threads=2) as b:
-        _, done = run(b, b.tokenize(b.render_chat(messages, True)), max_tokens=40)
-    llm = Llama(model_path=str(real_model_path), n_ctx=1024, n_threads=2, verbose=False)
-    theirs = llm.create_chat_completion(messages=messages, temperature=0.0, max_tokens=40)
+    with Backbone(real_model_path, n_ctx=1024, n_threads=1) as b:
+        _, done = run(b, b.tokenize(b.render_chat(messages, True)), max_tokens=24)
+    llm = Llama(model_path=str(real_model_path), n_ctx=1024, n_threads=1, verbose=False)
+    theirs = llm.create_chat_completion(messages=messages, temperature=0.0, max_tokens=24)
     llm.close()
     assert done.text == theirs["choices"][0]["message"]["content"]
     assert done.finish_reason == theirs["choices"][0]["finish_reason"]
