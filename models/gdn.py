@@ -80,7 +80,7 @@ def gated_delta_rule_recurrent(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta:
     _check_rule_inputs(q, k, v, g, beta, initial_state)
     B, T, H, K = q.shape
     V = v.shape[-1]
-    dt = _compute_dtype(q.dtype)
+    dt, out_dtype = _compute_dtype(q.dtype), v.dtype
     q, k, v, g, beta = (t.to(dt) for t in (q, k, v, g, beta))
     S = q.new_zeros(B, H, K, V) if initial_state is None else initial_state.to(dt)
     outputs = []
@@ -91,7 +91,7 @@ def gated_delta_rule_recurrent(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta:
         S = S + k[:, t, :, :, None] * u[:, :, None, :]                  # rank-1 write: (B, H, K, V)
         outputs.append(torch.einsum("bhk,bhkv->bhv", q[:, t], S))       # read: (B, H, V)
     o = torch.stack(outputs, dim=1) if T > 0 else v.new_zeros(B, 0, H, V, dtype=dt)  # (B, T, H, V)
-    return o.to(v.dtype), S
+    return o.to(out_dtype), S
 
 
 def gated_delta_rule_step(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor,

@@ -108,9 +108,10 @@ def test_chunked_matches_recurrent_float32(device):
 def test_low_precision_inputs_compute_in_float32():
     q, k, v, g, beta, S0 = (t.detach() for t in make_inputs(1, 20, 2, 8, 8, dtype=torch.float32))
     o_ref, S_ref = gated_delta_rule_recurrent(q, k, v, g, beta, S0)
-    o, S = gated_delta_rule_chunked(*(t.bfloat16() for t in (q, k, v, g, beta)), S0)
-    assert o.dtype == torch.bfloat16 and S.dtype == torch.float32
-    torch.testing.assert_close(o.float(), o_ref, rtol=0.05, atol=0.05)
+    for rule in (gated_delta_rule_recurrent, gated_delta_rule_chunked):
+        o, S = rule(*(t.bfloat16() for t in (q, k, v, g, beta)), S0)
+        assert o.dtype == torch.bfloat16 and S.dtype == torch.float32
+        torch.testing.assert_close(o.float(), o_ref, rtol=0.05, atol=0.05)
 
 
 def test_chunked_ignores_autocast():

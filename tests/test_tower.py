@@ -112,7 +112,7 @@ def test_gradient_through_sleep_reaches_slow_weights_and_start_state():
     tower = tiny_tower()
     S0 = {n: (0.1 * torch.randn_like(t)).requires_grad_() for n, t in
           tower.initial_state(2, dtype=torch.float64).items()}
-    chunks = [torch.randn(2, 10, 16, dtype=torch.float64) for _ in range(2)]
+    chunks = [torch.randn(2, 10, 16, dtype=torch.float64, requires_grad=True) for _ in range(2)]
     S = tower.sleep_chunks(chunks, S0, passes=3)
     # A "day after" probe: the loss reads memory only through a wake pass from the slept S.
     h, _ = tower(torch.randn(2, 3, 16, dtype=torch.float64), S)
@@ -122,6 +122,10 @@ def test_gradient_through_sleep_reaches_slow_weights_and_start_state():
         assert p.grad.abs().sum() > 0, f"no gradient reaches {name}"
     for name, t in S0.items():
         assert t.grad is not None and t.grad.abs().sum() > 0, name
+    # The chunk features enter only pass 1 (later passes read the previous pass's output), so their
+    # gradient has travelled back through all three passes of their chunk.
+    for chunk in chunks:
+        assert chunk.grad is not None and torch.isfinite(chunk.grad).all() and chunk.grad.abs().sum() > 0
 
 
 def test_sleep_gradcheck_tiny_tower():
