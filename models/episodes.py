@@ -68,11 +68,11 @@ def _from(values: list[str]) -> Callable[[random.Random, str, str], str]:
     return lambda rng, split, slot: rng.choice(pools[split])
 
 
-def _generated(make: Callable[[random.Random, str], str]) -> Callable[[random.Random, str, str], str]:
-    """Draw generated values until one lands in the split (a quarter or three quarters of draws)."""
+def _generated(make: Callable[[random.Random, str, str], str]) -> Callable[[random.Random, str, str], str]:
+    """Draw generated values (make(rng, split, slot)) until one lands in the split."""
     def value(rng: random.Random, split: str, slot: str) -> str:
         while True:
-            v = make(rng, slot)
+            v = make(rng, split, slot)
             if L.split_of(v) == split:
                 return v
     return value
@@ -83,7 +83,7 @@ _NAMES = {split: L.pool(L.FIRST_NAMES, split) for split in SPLITS}
 
 def _person(rng: random.Random, split: str, slot: str = "") -> str:
     if rng.random() < 0.2:  # multi-token names now and then
-        return _generated(lambda r, s: L.make_full_name(r))(rng, split, slot)
+        return _generated(lambda r, sp, s: L.make_full_name(r, sp))(rng, split, slot)
     return rng.choice(_NAMES[split])
 
 
@@ -98,10 +98,10 @@ CATEGORY_SPECS: dict[str, Category] = {c.name: c for c in [
     Category("city", ("",), _none, _from(L.CITIES)),
     Category("hometown", ("",), _none, _from(L.CITIES)),
     Category("job", ("",), _none, _from(L.JOBS)),
-    Category("workplace", ("",), _none, _generated(lambda r, s: L.make_company(r))),
-    Category("date", tuple(L.EVENTS), lambda s: L.EVENTS[s], _generated(lambda r, s: L.make_date(r))),
+    Category("workplace", ("",), _none, _generated(lambda r, sp, s: L.make_company(r, sp))),
+    Category("date", tuple(L.EVENTS), lambda s: L.EVENTS[s], _generated(lambda r, sp, s: L.make_date(r))),
     Category("code", tuple(L.CODE_SLOTS), lambda s: L.CODE_SLOTS[s][0],
-             _generated(lambda r, s: L.make_code(L.CODE_SLOTS[s][1], r))),
+             _generated(lambda r, sp, s: L.make_code(L.CODE_SLOTS[s][1], r))),
     Category("preference", tuple(L.PREFERENCES), lambda s: L.PREFERENCES[s][0],
              lambda rng, split, slot: rng.choice(_PREF_POOLS[slot][split])),
     Category("plan", ("",), _none, _from(L.PLACES + L.CITIES)),
@@ -111,6 +111,8 @@ CATEGORY_SPECS: dict[str, Category] = {c.name: c for c in [
     Category("language", ("",), _none, _from(L.LANGUAGES)),
     Category("study", ("",), _none, _from(L.SUBJECTS)),
     Category("team", ("",), _none, _from(L.TEAMS)),
+    Category("venue", tuple(L.VENUES), lambda s: L.VENUES[s],
+             _generated(lambda r, sp, s: L.make_venue(s, r, sp))),
 ]}
 assert set(CATEGORY_SPECS) == set(CATEGORIES), "every category needs both a spec and phrasings"
 

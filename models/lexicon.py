@@ -310,6 +310,36 @@ Utah, Colorado, Quebec, Newfoundland, Greenland, Svalbard, the Lofoten Islands, 
 Slovenia, Tuscany, Umbria, Puglia, Andalusia, Galicia, Asturias, the Algarve, Porto Santo
 """)
 
+VENUES = {
+    # slot -> noun phrase; the value is a generated name (`make_venue`)
+    "restaurant": "favourite restaurant",
+    "pub": "local pub",
+    "cafe": "usual café",
+    "gym": "gym",
+    "school": "kids' school",
+    "salon": "hairdresser's",
+    "bakery": "favourite bakery",
+    "bookshop": "favourite bookshop",
+}
+_VENUE_FIRST = _words("""
+Crooked, Golden, Silver, Red, Blue, Green, Little, Old, Royal, Hidden, Lucky, Rusty, Velvet, Copper,
+Salty, Sleepy, Dancing, Wandering, Humble, Jolly, Quiet, Happy, Lazy, Clever, Brave, Wild, Merry
+""")
+_VENUE_SECOND = _words("""
+Anchor, Lantern, Fox, Heron, Kettle, Spoon, Teapot, Otter, Compass, Acorn, Badger, Barrel, Feather,
+Lighthouse, Pigeon, Walrus, Mitten, Thimble, Pepper, Owl, Hare, Wren, Whisk, Ladle, Crown, Pebble
+""")
+_VENUE_STYLES = {
+    "restaurant": ["The {a} {b}", "Casa {n}", "Chez {n}", "Trattoria {n}"],
+    "pub": ["The {a} {b}", "The {b} and {c}"],
+    "cafe": ["The {a} {b}", "Café {n}", "{n}'s Coffee"],
+    "gym": ["{a} {b} Fitness", "{n}'s Gym", "Iron {b}"],
+    "school": ["{n} Primary", "{a} {b} School", "St. {n}'s"],
+    "salon": ["{n}'s Hair", "The {a} Comb", "Studio {n}"],
+    "bakery": ["The {a} {b} Bakery", "{n}'s Bakes", "Boulangerie {n}"],
+    "bookshop": ["The {a} {b} Bookshop", "{n}'s Books", "Pages of {n}"],
+}
+
 PET_KINDS = ["cat", "dog", "parrot", "rabbit", "hamster", "tortoise", "goldfish", "guinea pig",
              "horse", "ferret", "gecko", "budgie", "puppy", "kitten", "snake", "chicken"]
 
@@ -382,12 +412,22 @@ def make_date(rng: random.Random) -> str:
     return f"{rng.choice(WEEKDAYS)} the {_ordinal(day)}"
 
 
-def make_company(rng: random.Random) -> str:
-    return f"{rng.choice(COMPANY_HEADS)} {rng.choice(COMPANY_TAILS)}"
+def make_venue(slot: str, rng: random.Random, split: str) -> str:
+    """A made-up place name for a venue slot: 'The Crooked Anchor', 'Casa Ines', 'Iron Heron'
+    (person names inside it come from the split's own names)."""
+    style = rng.choice(_VENUE_STYLES[slot])
+    return style.format(a=rng.choice(_VENUE_FIRST), b=rng.choice(_VENUE_SECOND), c=rng.choice(_VENUE_SECOND),
+                        n=rng.choice(pool(FIRST_NAMES, split)))
 
 
-def make_full_name(rng: random.Random) -> str:
-    return f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}"
+def make_company(rng: random.Random, split: str) -> str:
+    """'Bluefin Analytics': the distinctive first word comes from the split's own half."""
+    return f"{rng.choice(pool(COMPANY_HEADS, split))} {rng.choice(COMPANY_TAILS)}"
+
+
+def make_full_name(rng: random.Random, split: str) -> str:
+    """'Ana Souza': first name and surname both from the split's own halves."""
+    return f"{rng.choice(pool(FIRST_NAMES, split))} {rng.choice(pool(SURNAMES, split))}"
 
 
 def _ordinal(n: int) -> str:
@@ -399,6 +439,11 @@ def pool(values: list[str], split: str) -> list[str]:
     """The values of one list that belong to `split` ('train' or 'test')."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    chosen = [v for v in values if split_of(v) == split]
-    assert chosen, "every value list must have members in both splits"
-    return chosen
+    key = (id(values), len(values), split)
+    if key not in _POOLS:
+        _POOLS[key] = [v for v in values if split_of(v) == split]
+        assert _POOLS[key], "every value list must have members in both splits"
+    return _POOLS[key]
+
+
+_POOLS: dict[tuple[int, int, str], list[str]] = {}  # the module's lists never change: cache the halves

@@ -797,6 +797,50 @@ CATEGORIES: dict[str, dict[str, T]] = {
             "test": ["{Who} roots for {v}."],
         },
     },
+    "venue": {
+        "state": {
+            "train": [
+                "My {s} is {v}.",
+                "{v} is my {s}.",
+                "Went to {v} again today - my {s}, you know.",
+                "The name of my {s}? {v}.",
+                "Everyone knows {v}, it's my {s}.",
+                "My {s} is called {v}.",
+                "I'm a regular at {v}; it's my {s}.",
+                "If you ever need me, try {v}. My {s}.",
+                "For the record, {v} is my {s}.",
+                "There's this place, {v}, my {s}.",
+                "{v}, my {s}, just got new owners.",
+                "My {s} has always been {v}.",
+            ],
+            "test": [
+                "You'll find me at {v} a lot - my {s}.",
+                "{v} counts as my {s}.",
+                "The place I call my {s} is {v}.",
+                "Oh, my {s} is {v}, by the way.",
+                "Mine is {v} when it comes to my {s}.",
+                "{v} - that's the {s} I always mean.",
+            ],
+        },
+        "ask": {
+            "train": ["What's my {s} called?", "Which place is my {s}?", "What's the name of my {s}?",
+                      "Remind me what my {s} is.", "Do you remember my {s}?"],
+            "test": ["Which one did I say was my {s}?", "My {s} - what's it called again?",
+                     "Can you name my {s}?"],
+        },
+        "reply": {
+            "train": ["Your {s} is {v}.", "It's {v}.", "Your {s}? {v}."],
+            "test": ["{v} is your {s}.", "You told me {v}."],
+        },
+        "other": {
+            "train": ["{Who}'s {s} is {v}.", "{Who} goes to {v} all the time."],
+            "test": ["{v} is {who}'s {s}."],
+        },
+        "update": {
+            "train": ["I've switched - my {s} is {v} now.", "My {s} changed from {old} to {v}."],
+            "test": ["Moved on from {old}; {v} is my {s} now."],
+        },
+    },
 }
 
 # Updates that work for any category with a topic phrase (the category's own "update" list adds the
@@ -810,6 +854,7 @@ TOPICS: dict[str, str] = {
     "code": "the {s}",
     "preference": "my {s}",
     "plan": "the trip",
+    "venue": "my {s}",
 }
 
 GENERIC_UPDATES: T = {

@@ -74,6 +74,10 @@ def test_values_never_cross_splits(train, test):
     test_values = {v.lower() for ep in test for v in ep.facts}
     assert train_values.isdisjoint(test_values), train_values & test_values
     assert all(L.split_of(v) == "test" for v in test_values)
+    # names inside generated values (full names, "Casa Ines") come from their own split as well
+    train_names = {n for n in L.pool(L.FIRST_NAMES, "train") if " " not in n}
+    for p in (p for ep in test for p in ep.probes if p.category in ("person_name", "venue")):
+        assert not train_names & set(re.findall(r"[\w-]+", p.answer)), p.answer
 
 
 def test_test_messages_use_no_train_template(test):
