@@ -247,7 +247,7 @@ class _Builder:
         specific = phr.get("update", {"train": [], "test": []})[self.split]
         generic = GENERIC_UPDATES[self.split] if cat in TOPICS else []
         template = self.rng.choice(specific + generic)
-        topic = render(TOPICS[cat], s=noun)[0].lower() + render(TOPICS[cat], s=noun)[1:] if cat in TOPICS else ""
+        topic = TOPICS.get(cat, "").format(s=noun)  # "my cat's name", "where I live"
         text = render(template, v=new, old=old, s=noun, topic=topic)
         if last_day > day:
             self.say(last_day, text, new)
