@@ -92,6 +92,10 @@ def bench_steps(args) -> None:
         return f"{wall / steps * 1e6:9.1f} us{cpu / steps * 1e6:9.1f} us"
 
     with torch.inference_mode():
+        # Yardstick for this machine's per-kernel overhead: a step is dozens of tiny kernels, so its
+        # time scales with this number (about 1-3 us on an idle desktop CPU).
+        a, b = torch.randn(256, device=dev), torch.randn(256, device=dev)
+        print(f"  {'one tiny add (256 floats), the yardstick':44}{per_token(lambda: torch.add(a, b))}")
         H, K, V = args.H, args.K, args.V
         q, k, v, g, beta, S = (t[:, 0] if t.dim() > 3 else t for t in rule_inputs(1, 1, H, K, V, dev, False))
         g, beta = g[:, 0], beta[:, 0]

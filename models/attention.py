@@ -40,12 +40,12 @@ class AttentionConfig:
 
 
 def rope_tables(start: int, T: int, dim: int, base: float, device, dtype) -> tuple[Tensor, Tensor]:
-    """cos and sin (T, dim/2) of the rotary angles for positions start .. start+T-1."""
-    dt = torch.float64 if dtype == torch.float64 else torch.float32                       # angle precision
-    inv_freq = base ** (-torch.arange(0, dim, 2, device=device, dtype=dt) / dim)          # (D/2,)
-    pos = torch.arange(start, start + T, device=device, dtype=dt)                         # (T,)
+    """cos and sin (T, dim/2) of the rotary angles for positions start .. start+T-1. Computed in
+    float64 on the CPU (exact angles even a long day in; not every accelerator has float64)."""
+    inv_freq = base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)              # (D/2,)
+    pos = torch.arange(start, start + T, dtype=torch.float64)                             # (T,)
     angles = pos[:, None] * inv_freq[None, :]                                             # (T, D/2)
-    return angles.cos().to(dtype), angles.sin().to(dtype)
+    return angles.cos().to(device, dtype), angles.sin().to(device, dtype)
 
 
 def rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
