@@ -199,6 +199,7 @@ def write_plot(results: dict, path: Path) -> None:
         ax.axvspan(lo - 0.5, max(depths) + 0.5, color="grey", alpha=0.12, label="not trained")
     ax.set_xlabel({"rule110": "rollout steps t", "depo": "hops k", "arithmetic": "operations"}
                   .get(results["task"], "depth"))
+    ax.set_xticks(depths)
     ax.set_ylabel("held-out accuracy")
     ax.set_ylim(0, 1.02)
     ax.set_title(f"{results['task']}: accuracy by depth, sleep passes N")
