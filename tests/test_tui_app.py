@@ -37,13 +37,15 @@ def tiny_config(max_tokens: int = 8, **sleep) -> Config:
 
 
 @pytest.fixture
-def make_app(tmp_path, tiny_gguf):
-    """create_app on the real Assistant in one home (several apps in turn share it)."""
+def make_app(tmp_path, tiny_gguf, tiny_weights):
+    """create_app on the real Assistant (tiny GGUF + an untrained memory tower) in one home;
+    several apps in turn share it."""
     home = tmp_path / "home"
 
     def make(config: Config | None = None, clock=None):
         config = config or tiny_config()
-        return create_app(lambda: Assistant.open(home=str(home), model=str(tiny_gguf), config=config),
+        return create_app(lambda: Assistant.open(home=str(home), model=str(tiny_gguf),
+                                                 weights=str(tiny_weights), config=config),
                           config, clock=clock)
 
     return make
@@ -94,6 +96,15 @@ async def test_type_stream_and_store(make_app):
         assert app.last_reply is not None and app.last_reply.tokens_per_s > 0
         assert app.status_info.context_used > 0 and app.status_info.has_unslept
         assert app.prompt.text == ""
+
+        await pilot.press("shift+tab")  # focus the last message ...
+        assert app.focused is reply
+        await pilot.press("c")  # ... and copy it
+        assert app.clipboard == reply.text
+        await pilot.press("up")
+        assert app.focused is user
+        await pilot.press("escape")  # back to the prompt
+        assert app.focused is app.prompt
 
 
 @run_async
@@ -274,16 +285,23 @@ async def test_sleep_shows_progress_and_a_report(make_app):
         finally:
             SleepScreen.show_progress = original
         report = app.screen.report
-        assert report is not None and report.passes == 3
-        assert seen and seen[-1].chunk == seen[-1].chunks
+        assert report is not None and report.passes == 3 and report.snapshot
+        assert seen[0].phase == "reading" and seen[-1].phase == "consolidating"
+        assert (seen[-1].chunk, seen[-1].pass_) == (seen[-1].chunks, 3)
         await pilot.press("escape")  # close
         assert not isinstance(app.screen, SleepScreen)
         assert report.summary() in app.chat.messages()[-1].text
         assert all(m.has_class("-slept") for m in app.chat.messages()[:2])
-        assert app.status_info.context_used < 40 and not app.status_info.has_unslept
+        assert app.status_info.nights == 1 and not app.status_info.has_unslept
         await type_and_enter(pilot, "/sleep")  # nothing left to sleep on
         await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished)
         assert app.screen.report is None
+        await pilot.press("escape")
+        await type_and_enter(pilot, "/memory")
+        await wait_until(pilot, lambda: report.snapshot in notes(app)[-1], what="/memory")
+        assert "1 night slept" in notes(app)[-1]
+        await type_and_enter(pilot, f"/rollback {report.snapshot}")
+        await wait_until(pilot, lambda: "rolled back" in notes(app)[-1], what="/rollback")
 
 
 @run_async

@@ -23,6 +23,7 @@ from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.events import Event, Key, MouseDown
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
@@ -49,6 +50,24 @@ log = logging.getLogger(__name__)
 
 NIGHT_CHECK_S = 30.0  # how often the night policy is asked whether to sleep
 RESTORED_MESSAGES = 200  # today's unslept messages shown again at start-up (at most)
+
+
+class ReplyChunk(Message):
+    """A piece of the reply, posted from the reply worker."""
+
+    def __init__(self, bubble: ChatMessage, text: str) -> None:
+        super().__init__()
+        self.bubble, self.text = bubble, text
+
+
+class ReplyEnded(Message):
+    """The reply finished (done), was cancelled (done None) or failed (error); posted last."""
+
+    def __init__(self, text: str, user: ChatMessage, bubble: ChatMessage, done: ReplyDone | None,
+                 status: StatusInfo | None, error: str | None) -> None:
+        super().__init__()
+        self.text, self.user, self.bubble = text, user, bubble
+        self.done, self.status, self.error = done, status, error
 
 
 def _bindings() -> list[Binding]:
@@ -219,6 +238,9 @@ class DreamchatApp(App[None]):
         bubble.loading = True  # until the first piece (the model may still be loading)
         self._reply_worker(text, user, bubble)
 
+    # The reply worker posts messages rather than calling into the UI: generation never waits for a
+    # repaint, and the app's message queue keeps pieces and the end of the reply in order.
+
     @work(thread=True, exclusive=True, group="reply")
     def _reply_worker(self, text: str, user: ChatMessage, bubble: ChatMessage) -> None:
         worker = get_current_worker()
@@ -231,7 +253,7 @@ class DreamchatApp(App[None]):
                     if worker.is_cancelled:
                         break
                     if isinstance(event, ReplyPiece):
-                        self.call_from_thread(self._piece, bubble, event.text)
+                        self.post_message(ReplyChunk(bubble, event.text))  # never waits for the UI
                     elif isinstance(event, NapStarted):
                         self.call_from_thread(self._nap, event)
                     elif isinstance(event, ReplyDone):
@@ -243,9 +265,17 @@ class DreamchatApp(App[None]):
         try:
             done, status = self.host.call(stream)
         except DreamchatError as err:
-            self.call_from_thread(self._end_reply, text, user, bubble, None, None, str(err))
+            self.post_message(ReplyEnded(text, user, bubble, None, None, str(err)))
             return
-        self.call_from_thread(self._end_reply, text, user, bubble, done, status, None)
+        self.post_message(ReplyEnded(text, user, bubble, done, status, None))
+
+    @on(ReplyChunk)
+    async def _on_chunk(self, message: ReplyChunk) -> None:
+        await self._piece(message.bubble, message.text)
+
+    @on(ReplyEnded)
+    async def _on_ended(self, m: ReplyEnded) -> None:
+        await self._end_reply(m.text, m.user, m.bubble, m.done, m.status, m.error)
 
     async def _piece(self, bubble: ChatMessage, text: str) -> None:
         bubble.loading = False
@@ -539,13 +569,16 @@ def run_tui(home: str | None, model: str | None, plain: bool = False, *,
 
     Returns the exit code. DreamchatError from reading config.toml propagates (the CLI prints it).
     """
-    from dreamchat.assistant import Assistant
     from dreamchat.config import load_config
     from dreamchat.paths import Paths
 
     config = load_config(Paths.for_home(home).config_file)
 
     def open_assistant() -> "Assistant":
+        # Imported here, in the load worker: torch and llama.cpp take seconds to import, and the
+        # prompt should be on screen before that.
+        from dreamchat.assistant import Assistant
+
         return Assistant.open(home=home, model=model, weights=weights, config=config)
 
     if plain or wants_plain():
