@@ -55,14 +55,14 @@ def test_two_sends_history_export_and_doctor(home, real_model_path):
     assert "memory tower" in doctor.stdout
 
 
-def test_second_send_sees_the_first_exchange_in_context(home, real_model_path):
+def test_second_send_sees_the_first_exchange_in_context(home, real_model_path, monkeypatch):
     from dreamchat.assistant import Assistant
 
     models_dir = real_model_path.parent
     assert dreamchat(["send", "My cat is called Pickle."], home, models_dir).returncode == 0
-    os.environ["DREAMCHAT_MODELS_DIR"] = str(models_dir)
+    monkeypatch.setenv("DREAMCHAT_MODELS_DIR", str(models_dir))
     with Assistant.open(home=str(home)) as assistant:
-        context = assistant.backbone.detokenize(assistant._ctx_tokens).decode("utf-8", "replace")
+        context = assistant.backbone.detokenize(assistant.backbone.tokens, special=True).decode("utf-8", "replace")
     assert "My cat is called Pickle." in context
     assert context.count("<|im_start|>assistant") == 1
 
