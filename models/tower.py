@@ -56,8 +56,11 @@ class TowerConfig:
                              f"'G' (Gated DeltaNet), got {self.layout!r}")
         if self.mlp_ratio < 0:
             raise ValueError(f"TowerConfig.mlp_ratio must be >= 0 (0 = no MLP), got {self.mlp_ratio}")
-        self.attention_config()  # validate the mixer configs now, with their own messages
-        self.gdn_config()
+        # Validate the mixer configs this layout uses now, with their own messages.
+        if "A" in self.layout:
+            self.attention_config()
+        if "G" in self.layout:
+            self.gdn_config()
 
     def attention_config(self) -> AttentionConfig:
         return AttentionConfig(d_model=self.d_model, n_heads=self.n_heads, window=self.window,
@@ -70,6 +73,8 @@ class TowerConfig:
 
 
 class RMSNorm(nn.Module):
+    """x / rms(x) * weight over the last axis (no bias, no mean subtraction)."""
+
     def __init__(self, dim: int, eps: float):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(dim))

@@ -196,6 +196,9 @@ def test_validation():
         TowerConfig(layout="AXG")
     with pytest.raises(ValueError, match="mlp_ratio"):
         TowerConfig(mlp_ratio=-1)
+    TowerConfig(layout="GG", d_model=30, n_heads=4)  # attention's head constraints do not apply
+    with pytest.raises(ValueError, match="multiple"):
+        TowerConfig(layout="AG", d_model=30, n_heads=4)
     tower = tiny_tower()
     with pytest.raises(ValueError, match="passes"):
         tower.sleep(torch.randn(1, 3, 16, dtype=torch.float64), None, 0)
