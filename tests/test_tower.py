@@ -60,6 +60,26 @@ def test_wake_streaming_equals_whole_sequence(layout, T):
         torch.testing.assert_close(state[name], t, rtol=1e-10, atol=1e-10)
 
 
+def test_wake_mixed_block_sizes_equal_whole_sequence():
+    """A day as the assistant streams it: a prompt block, generated tokens one by one, the next turn."""
+    tower = tiny_tower(window=6)
+    x = torch.randn(1, 16, 16, dtype=torch.float64)
+    h_all, _ = tower(x)
+    state, hs = None, []
+    for lo, hi in [(0, 7), (7, 8), (8, 9), (9, 10), (10, 14), (14, 15), (15, 16)]:
+        h, state = tower(x[:, lo:hi], state)
+        hs.append(h)
+    torch.testing.assert_close(torch.cat(hs, 1), h_all, rtol=1e-10, atol=1e-10)
+
+
+def test_sleep_leaves_the_callers_state_alone():
+    tower = tiny_tower()
+    S0 = {n: torch.randn_like(t) for n, t in tower.initial_state(1, dtype=torch.float64).items()}
+    before = {n: t.clone() for n, t in S0.items()}
+    tower.sleep(torch.randn(1, 5, 16, dtype=torch.float64), S0, 2)
+    assert S0.keys() == before.keys() and all(torch.equal(S0[n], before[n]) for n in S0)
+
+
 def hand_sleep(tower, x, S, passes):
     """Algorithm 1 written out: each pass = one forward from the previous S on the previous features,
     with fresh caches; keep only S at the end."""
