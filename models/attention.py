@@ -8,7 +8,7 @@ one and keeps the window's keys and values in the state.
 Positions: rotary embeddings (RoPE). Sleep replays a chunk from position 0 on every pass while wake
 keeps counting, and what a query should care about is how far back a key is (the Rule 110 task needs
 "the cell next to me" exactly), so a relative encoding fits; RoPE gives that with no parameters, costs
-two multiplies per step, and cached keys stay valid because they are stored already rotated. A
+a few elementwise ops per step, and cached keys stay valid because they are stored already rotated. A
 position-free layer (NoPE) would have to infer distance from the causal mask alone, which is weak for
 short windows like the paper's L = 24.
 """
@@ -25,7 +25,8 @@ from torch import Tensor
 class AttentionConfig:
     d_model: int = 256          # width of the residual stream
     n_heads: int = 4            # attention heads; head dim = d_model // n_heads (must be even for RoPE)
-    window: int = 512           # a query sees itself and up to window - 1 earlier tokens (the cache size)
+    window: int = 512           # a query sees itself and up to window - 1 earlier tokens (= a whole chunk
+                                #   of `window` tokens in sleep; the wake cache holds window - 1)
     rope_base: float = 10000.0  # RoPE frequency base (as in Llama / GPT-NeoX)
 
     def __post_init__(self):
