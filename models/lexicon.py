@@ -238,7 +238,7 @@ PREFERENCES = {
     "book": ("favourite book", BOOKS),
     "film": ("favourite film", FILMS),
     "dessert": ("favourite dessert", DESSERTS),
-    "flower": ("favourite flowers", FLOWERS),
+    "flower": ("favourite kind of flower", FLOWERS),
     "game": ("favourite board game", GAMES),
     "sport": ("favourite sport to watch", SPORTS),
 }
