@@ -26,7 +26,8 @@ from typing import Callable, Iterable
 
 from dreamchat.models import lexicon as L
 from dreamchat.models.phrasings import (ACKS, CATEGORIES, FACT_WRAPPERS, GENERIC_UPDATES, GREETINGS,
-                                        JOINERS, QUESTION_OPENERS, SMALL_TALK, TOPICS)
+                                        JOINERS, QUESTION_CLOSERS, QUESTION_OPENERS, SMALL_TALK,
+                                        TOPICS)
 
 SPLITS = ("train", "test")
 MAX_EXCHANGES = 6  # small talk is only added while a fact day has fewer user/assistant exchanges
@@ -184,10 +185,14 @@ class _Builder:
         return self.rng.choice(templates[self.split])
 
     def question(self, templates: dict[str, list[str]], **fields: str) -> str:
-        """A question from `templates`, with an opener ("Quick question: ...") a third of the time."""
+        """A question from `templates`; now and then with an opener ("Quick question: ...") or a
+        closer ("... I totally forgot.")."""
         text = render(self.pick(templates), **fields)
-        if self.rng.random() < 1 / 3:
+        roll = self.rng.random()
+        if roll < 0.25:
             text = _join("", text, self.pick(QUESTION_OPENERS))
+        elif roll < 0.4:
+            text += self.pick(QUESTION_CLOSERS)
         return text
 
     def new_value(self, cat: str, slot: str) -> str:

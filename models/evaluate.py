@@ -430,7 +430,8 @@ def run(args: argparse.Namespace) -> int:
         model_path = ensure_default_model(progress=False)
     weights = Path(getattr(args, "weights", None) or default_weights_path()).expanduser()
     if not weights.is_file():
-        raise ModelError(f"no memory weights at {weights}; pass --weights PATH or train them with `dreamchat train`")
+        raise ModelError(f"no memory weights at {weights}; pass --weights PATH or train them with "
+                         f"`dreamchat train`")
     backbone = Backbone(model_path, n_ctx=4096, n_threads=args.threads)
     torch_threads = torch.get_num_threads()
     try:

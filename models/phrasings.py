@@ -916,6 +916,13 @@ QUESTION_OPENERS: T = {
     "test": ["Remind me please: ", "Out of curiosity, ", "Wait, ", "Brain fog today. "],
 }
 
+# ... or after it ("Where do I live? I totally forgot.").
+QUESTION_CLOSERS: T = {
+    "train": [" I totally forgot.", " My memory is terrible.", " It's on the tip of my tongue.",
+              " Need it for a form.", " Sorry if I asked before."],
+    "test": [" Sorry, long day.", " Can't remember for the life of me."],
+}
+
 # Small talk: (user, assistant) exchanges with no facts to remember.
 SMALL_TALK: dict[str, list[tuple[str, str]]] = {
     "train": [

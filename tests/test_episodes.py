@@ -42,6 +42,7 @@ def _template_lists():
     yield "GREETINGS", P.GREETINGS
     yield "FACT_WRAPPERS", P.FACT_WRAPPERS
     yield "QUESTION_OPENERS", P.QUESTION_OPENERS
+    yield "QUESTION_CLOSERS", P.QUESTION_CLOSERS
 
 
 def test_phrasings_are_disjoint_between_splits():
