@@ -26,35 +26,35 @@ from dreamchat.models.sampler import Sampler
 MESSAGES = [{"role": "user", "content": "Write a long poem about the sea, the wind and the boats."}]
 
 
-def run_ours(backbone: Backbone, prompt: list[int], n_tokens: int, want_hidden: bool) -> tuple[float, float, str]:
+def run_ours(backbone: Backbone, prompt: list[int], n_tokens: int, want_hidden: bool) -> tuple[float, float, float, str]:
     backbone.clear()
     start = time.perf_counter()
     first = last = None
     for event in generate(backbone, prompt, Sampler.greedy(), max_tokens=n_tokens, want_hidden=want_hidden):
         if isinstance(event, Piece):
-            last = time.perf_counter()
-            first = first or last
+            last, last_cpu = time.perf_counter(), time.process_time()
+            if first is None:
+                first, first_cpu = last, last_cpu
         elif isinstance(event, Done):
             assert event.n_tokens == n_tokens, f"stopped after {event.n_tokens} tokens; pick another prompt"
-            return first - start, (n_tokens - 1) / (last - first), event.text
+            return first - start, (n_tokens - 1) / (last - first), (last_cpu - first_cpu) / (n_tokens - 1), event.text
     raise AssertionError("no Done event")
 
 
-def run_llama(llm: Llama, n_tokens: int) -> tuple[float, float, str, int]:
+def run_llama(llm: Llama, n_tokens: int) -> tuple[float, float, float, str]:
     llm.reset()  # no prompt reuse from the previous round: the same work as ours
     start = time.perf_counter()
     first = last = None
     pieces = []
-    chunks = 0
     for chunk in llm.create_chat_completion(messages=MESSAGES, temperature=0.0, max_tokens=n_tokens,
                                             repeat_penalty=1.0, stream=True):
         text = chunk["choices"][0]["delta"].get("content")
         if text:
-            last = time.perf_counter()
-            first = first or last
+            last, last_cpu = time.perf_counter(), time.process_time()
+            if first is None:
+                first, first_cpu = last, last_cpu
             pieces.append(text)
-            chunks += 1
-    return first - start, (n_tokens - 1) / (last - first), "".join(pieces), chunks
+    return first - start, (n_tokens - 1) / (last - first), (last_cpu - first_cpu) / (n_tokens - 1), "".join(pieces)
 
 
 def decode_costs(backbone: Backbone, rounds: int) -> None:
@@ -106,28 +106,29 @@ def main() -> None:
     print(f"model {model.name}, {args.threads} threads, prompt {len(prompt)} tokens, "
           f"{args.tokens} generated tokens, greedy, {args.rounds} interleaved rounds (medians)", flush=True)
 
-    results: dict[str, list[tuple[float, float]]] = {"llama-cpp-python": [], "generate()": [],
+    results: dict[str, list[tuple[float, float, float]]] = {"llama-cpp-python": [], "generate()": [],
                                                      "generate(want_hidden)": []}
     run_llama(llm, 8)  # warm up both (page-in, first-call allocations)
     backbone.clear()
     list(generate(backbone, prompt, Sampler.greedy(), max_tokens=8))
     for i in range(args.rounds):
-        ttft, rate, theirs, _ = run_llama(llm, args.tokens)
-        results["llama-cpp-python"].append((ttft, rate))
+        *timing, theirs = run_llama(llm, args.tokens)
+        results["llama-cpp-python"].append(tuple(timing))
         for name, hidden in (("generate()", False), ("generate(want_hidden)", True)):
-            ttft, rate, ours = run_ours(backbone, prompt, args.tokens, hidden)
+            *timing, ours = run_ours(backbone, prompt, args.tokens, hidden)
             assert ours == theirs, "greedy outputs differ: the comparison would not be fair"
-            results[name].append((ttft, rate))
+            results[name].append(tuple(timing))
         print(f"round {i + 1}: " + ", ".join(f"{name} {runs[-1][1]:.1f} tok/s" for name, runs in results.items()),
               flush=True)
 
     print()
-    base = statistics.median(r for _, r in results["llama-cpp-python"])
-    print(f"{'':24}{'first token':>12}{'tokens/s':>10}{'ratio':>8}")
+    # CPU time per token is the steadier number on a shared machine (with 1 thread: OpenMP's
+    # spinning workers inflate it when there are more).
+    base = statistics.median(r for _, r, _ in results["llama-cpp-python"])
+    print(f"{'':24}{'first token':>12}{'tokens/s':>10}{'ratio':>8}{'CPU ms/token':>14}")
     for name, runs in results.items():
-        ttft = statistics.median(t for t, _ in runs)
-        rate = statistics.median(r for _, r in runs)
-        print(f"{name:24}{ttft * 1000:>10.1f}ms{rate:>10.1f}{rate / base:>8.3f}")
+        ttft, rate, cpu = (statistics.median(column) for column in zip(*runs))
+        print(f"{name:24}{ttft * 1000:>10.1f}ms{rate:>10.1f}{rate / base:>8.3f}{cpu * 1000:>14.2f}")
     print()
     decode_costs(backbone, args.rounds)
     backbone.close()
