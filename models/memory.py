@@ -6,9 +6,9 @@ memory model reads (h_t, token_t) and carries fast weights that persist across d
 - **Tower** (`models/tower.py`): a small stack of Gated DeltaNet blocks over learned projections of
   [rms(h_t); e(token_t)]. Its per-block states S are long-term memory; its features refine the copy
   memory's keys from pass to pass during sleep and drive the gate and the answer wording at wake.
-- **Copy memory**: one more gated-delta-rule matrix per head, S_copy [1, H, K, n_embd]. During sleep
+- **Copy memory**: one more gated-delta-rule matrix per head, S_copy [1, H, K, Vc]. During sleep
   the value written at position t is the frozen, unit-normalised backbone embedding of the *next*
-  token e(x_{t+1}) (the whole day is replayed, so it is known); the key comes from a short
+  token e(x_{t+1}) (seen through a fixed random orthogonal projection to Vc = 128 dimensions) (the whole day is replayed, so it is known); the key comes from a short
   non-causal convolution over the tower's features (sleep may look a few tokens forward). At wake a
   causal convolution gives the query, S_copy^T q is read back through the same unit-normalised
   embedding matrix, so recall works for words never seen in training (values are the backbone's
@@ -71,6 +71,9 @@ class MemoryConfig:
     head_dim: int = 32           # key = value width per tower head
     copy_heads: int = 4          # heads of the copy memory (independent S_copy matrices)
     copy_key_dim: int = 32       # key / query width per copy head (rows of S_copy)
+    copy_value_dim: int = 128    # values = unit embeddings through a fixed orthogonal n_embd -> this
+                                 #   projection (JL-style; cosines of distinct tokens stay small), 4.5x
+                                 #   cheaper than full width; 0 = the full n_embd
     key_window: int = 3          # sleep keys see this many tokens back and forward (non-causal conv)
     query_window: int = 3        # wake queries see this many tokens back (causal conv)
     tower_layout: str = "GG"     # tower blocks (A = window attention, G = Gated DeltaNet)
@@ -184,6 +187,11 @@ class MemoryModel(nn.Module):
                              f"built for ({c.n_vocab}, {c.n_embd}); use the memory weights trained for "
                              f"this backbone or train new ones with `dreamchat train`")
         self.register_buffer("emb", E, persistent=False)              # (n_vocab, n_embd), frozen
+        Vc = c.copy_value_dim or c.n_embd
+        R = torch.linalg.qr(torch.randn(c.n_embd, Vc, generator=torch.Generator().manual_seed(0)))[0] \
+            if Vc < c.n_embd else torch.eye(c.n_embd)
+        self.register_buffer("value_proj", R)                         # (n_embd, Vc), saved, never trained
+        self._refresh_values()
         # The wording path's vocabulary: n_wording distinct ids chosen by training (reply-template
         # tokens); `load` overwrites the placeholder range with the saved ids.
         ids = torch.arange(c.n_wording) if wording_ids is None else \
@@ -204,6 +212,15 @@ class MemoryModel(nn.Module):
         self.wording = nn.Linear(c.d_model, c.n_embd, bias=False)
         nn.init.normal_(self.wording.weight, std=0.02)
 
+    def _refresh_values(self) -> None:
+        """emb_v: the copy memory's value / read-out vectors, unit rows of E_hat R (n_vocab, Vc)."""
+        self.emb_v = F.normalize(self.emb @ self.value_proj, dim=-1, eps=1e-6)
+
+    def _apply(self, fn, *args, **kwargs):  # .to(device) moves the derived matrix along
+        out = super()._apply(fn, *args, **kwargs)
+        self._refresh_values()
+        return out
+
     @staticmethod
     def _tower_kwargs(c: MemoryConfig) -> dict:
         return dict(d_model=c.d_model, layout=c.tower_layout, n_heads=c.n_heads, mlp_ratio=c.mlp_ratio,
@@ -219,7 +236,8 @@ class MemoryModel(nn.Module):
         """Zero fast weights: the tower's S matrices, the copy memory and its (empty) written-id set."""
         c = self.config
         state = {TOWER_PREFIX + k: v for k, v in self.tower.initial_state(batch, device=self.device).items()}
-        state[COPY_STATE] = torch.zeros(batch, c.copy_heads, c.copy_key_dim, c.n_embd, device=self.device)
+        state[COPY_STATE] = torch.zeros(batch, c.copy_heads, c.copy_key_dim, self.value_proj.shape[1],
+                                        device=self.device)
         state[COPY_WRITTEN] = torch.zeros(batch, c.n_vocab, dtype=torch.uint8, device=self.device)
         return state
 
@@ -260,8 +278,8 @@ class MemoryModel(nn.Module):
         valid = valid.bool()
         writes = valid & (next_tokens >= 0)                                       # (B, T)
         nt = next_tokens.clamp(min=0)
-        values = (self.emb[nt] * writes[..., None])[:, :, None, :]                # (B, T, 1, n_embd)
-        values = values.expand(-1, -1, c.copy_heads, -1)                          # (B, T, H, n_embd)
+        values = (self.emb_v[nt] * writes[..., None])[:, :, None, :]              # (B, T, 1, Vc)
+        values = values.expand(-1, -1, c.copy_heads, -1)                          # (B, T, H, Vc)
         # The written-id set grows by every token written as a value (non-differentiable).
         written = state[COPY_WRITTEN].scatter_reduce(1, nt, writes.to(state[COPY_WRITTEN].dtype),
                                                      reduce="amax")              # (B, n_vocab)
@@ -291,7 +309,7 @@ class MemoryModel(nn.Module):
     def wake_features(self, hidden: Tensor, tokens: Tensor, state: dict[str, Tensor]
                       ) -> tuple[Tensor, Tensor, Tensor]:
         """One causal pass over wake tokens, batched (training; `WakeSession` is the streaming form).
-        Returns gate [B, T] in (0, 1), the copy read [B, T, n_embd] (sum over heads of S_copy^T q)
+        Returns gate [B, T] in (0, 1), the copy read [B, T, Vc] (sum over heads of S_copy^T q)
         and the wording vector [B, T, n_embd] (W_o f)."""
         f, _ = self.tower(self.inputs(hidden, tokens), self._tower_state(state))    # (B, T, d)
         q = self.copy.queries(f)                                                    # (B, T, H, K)
@@ -301,8 +319,8 @@ class MemoryModel(nn.Module):
 
     def dense_bias(self, gate: Tensor, read: Tensor, wording: Tensor, written: Tensor) -> Tensor:
         """The full-vocabulary logit bias at selected positions (training; wake uses the sparse form).
-        gate [N], read [N, n_embd], wording [N, n_embd], written [N, n_vocab] (0/1) -> [N, n_vocab]."""
-        copy = (read @ self.emb.t()) * written.to(read.dtype) * self.copy_log_scale.exp()  # (N, n_vocab)
+        gate [N], read [N, Vc], wording [N, n_embd], written [N, n_vocab] (0/1) -> [N, n_vocab]."""
+        copy = (read @ self.emb_v.t()) * written.to(read.dtype) * self.copy_log_scale.exp()  # (N, n_vocab)
         words = wording @ self.emb[self.wording_ids].t()                                   # (N, n_wording)
         return gate[:, None] * copy.index_add(1, self.wording_ids, words)
 
@@ -311,7 +329,7 @@ class MemoryModel(nn.Module):
         outside the written and wording ids, so the exact full-vocabulary softmax needs only these
         columns plus a precomputed log-sum-exp of the backbone's logits). -> [N, C]."""
         E = self.emb[ids]                                                                  # (C, n_embd)
-        copy = (read @ E.t()) * written[:, ids].to(read.dtype) * self.copy_log_scale.exp()  # (N, C)
+        copy = (read @ self.emb_v[ids].t()) * written[:, ids].to(read.dtype) * self.copy_log_scale.exp()  # (N, C)
         in_words = torch.zeros(self.config.n_vocab, dtype=read.dtype, device=read.device)
         in_words[self.wording_ids] = 1.0
         words = (wording @ E.t()) * in_words[ids]                                          # (N, C)
@@ -445,6 +463,7 @@ class MemoryModel(nn.Module):
         model = cls(config, E)
         try:
             model.load_state_dict(tensors, strict=True)
+            model._refresh_values()
         except RuntimeError as exc:
             raise ModelError(f"memory weights at {path} do not match their config "
                              f"({str(exc).splitlines()[0]}); {retrain}") from exc
@@ -473,7 +492,7 @@ class WakeSession:
             words = model.wording_ids
             ids = torch.unique(torch.cat([written.nonzero().squeeze(1), words]))  # (U,)
             E_u = model.emb[ids]                                                 # (U, V)
-            copy_part = torch.einsum("uv,hkv->uhk", E_u, S_copy[0]).reshape(len(ids), -1)  # (U, H K)
+            copy_part = torch.einsum("uv,hkv->uhk", model.emb_v[ids], S_copy[0]).reshape(len(ids), -1)  # (U, H K)
             copy_part = copy_part * (written[ids][:, None] * model.copy_log_scale.exp())
             in_words = torch.zeros(c.n_vocab, dtype=torch.bool, device=dev)
             in_words[words] = True

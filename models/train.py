@@ -74,6 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
     o = parser.add_argument_group("output")
     o.add_argument("--out", metavar="PATH", default="memory.safetensors", help="where to write the weights")
+    o.add_argument("--max-minutes", type=float, default=0,
+                   help="stop (checkpoint, save, evaluate) after this many minutes of training (0 = no limit)")
     o.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (default 200)")
     o.add_argument("--eval-every", type=int, default=0, help="held-out evaluation every N steps (0 = end only)")
     o.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
@@ -445,28 +447,34 @@ def evaluate(objective, fs: FeatureSet, passes: int, device, batch_size: int = 1
             if "p_tokens" in batch:
                 stacked = {k: torch.stack([s[k] for s in states]) for k in states[0]}
                 pst = {k: v[batch["probe_day"], batch["probe_episode"]] for k, v in stacked.items()}
-                for label, st in (("memory", pst), ("wiped", {k: v[batch["probe_episode"]] for k, v in empty.items()})):
+                at = (batch["p_weight"][:, :-1] > 1.0).nonzero(as_tuple=True)      # value tokens
+                P = batch["p_tokens"].shape[0]
+                has_value = torch.zeros(P, dtype=torch.bool, device=device)
+                has_value[at[0]] = True
+                z = batch["p_hidden"][at].float() @ objective.E_raw.t()                # (n, n_vocab)
+                tgt = batch["p_tokens"][:, 1:][at]
+                wiped = {k: v[batch["probe_episode"]] for k, v in empty.items()}
+
+                def recalled(logits):
+                    ok = torch.ones(P, dtype=torch.bool, device=device)
+                    ok[at[0][logits.argmax(-1) != tgt]] = False
+                    return ok & has_value
+
+                outcome = {"backbone": recalled(z)}
+                for label, st in (("memory", pst), ("wiped", wiped)):
                     gate, read, wording = m.wake_features(batch["p_hidden"].float(), batch["p_tokens"], st)
-                    h = batch["p_hidden"].float()
-                    z = h @ objective.E_raw.t()                                          # (P, L, n_vocab)
-                    for i, ref in enumerate(batch["probe_refs"]):
-                        pos = (batch["p_weight"][i, :-1] > 1.0).nonzero().squeeze(1)    # value tokens
-                        if len(pos) == 0:
-                            continue
-                        bias = m.dense_bias(gate[i, pos], read[i, pos], wording[i, pos],
-                                            st["copy.written"][i].expand(len(pos), -1))
-                        tgt = batch["p_tokens"][i, pos + 1]
-                        ok_mem = bool(((z[i, pos] + bias).argmax(-1) == tgt).all())
-                        if label == "memory":
-                            ok_base = bool((z[i, pos].argmax(-1) == tgt).all())
-                            res["probes"] += 1
-                            res["recalled"] += ok_mem
-                            res["backbone"] += ok_base
-                            k = res["by_kind"].setdefault(ref.kind or "fact", [0, 0])
-                            k[0] += ok_mem
-                            k[1] += 1
-                        else:
-                            res["wiped"] += ok_mem
+                    bias = m.dense_bias(gate[at], read[at], wording[at], st["copy.written"][at[0]])
+                    outcome[label] = recalled(z + bias)
+                for i, ref in enumerate(batch["probe_refs"]):
+                    if not bool(has_value[i]):
+                        continue
+                    res["probes"] += 1
+                    res["recalled"] += bool(outcome["memory"][i])
+                    res["backbone"] += bool(outcome["backbone"][i])
+                    res["wiped"] += bool(outcome["wiped"][i])
+                    k = res["by_kind"].setdefault(ref.kind or "fact", [0, 0])
+                    k[0] += bool(outcome["memory"][i])
+                    k[1] += 1
             for d, day in enumerate(batch["days"]):
                 w = day["weight"][:, :-1]
                 if d == 0 or not bool((w > 0).any()):
@@ -628,7 +636,14 @@ def run(args) -> int:
         bar = tqdm(total=args.steps, initial=step, desc="train", unit="step")
     warmup = max(1, min(100, args.steps // 10))
     started = time.perf_counter()
+    index_mtime = (train_dir / "index.json").stat().st_mtime
     while step < args.steps:
+        if step % 50 == 0 and (train_dir / "index.json").stat().st_mtime != index_mtime:
+            # the feature set is still being built (another process): take the new shards in
+            index_mtime = (train_dir / "index.json").stat().st_mtime
+            fs = FeatureSet(train_dir)
+            n_eps = len(fs.episodes)
+            log.info("feature set grew to %d episodes", n_eps)
         step_rng = random.Random(args.seed * 1_000_003 + step)       # same draws on every rank
         picks = step_rng.sample(range(n_eps), min(n_eps, per_rank * world))
         mine = picks[rank * per_rank:(rank + 1) * per_rank] or picks[:per_rank]
@@ -645,14 +660,22 @@ def run(args) -> int:
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", N=passes, gate=f"{stats.get('gate', 0):.2f}")
-        if rank == 0 and step % 50 == 0:
+        if rank == 0 and step % 10 == 0:
             log.info("step %d loss %.4f passes %d %s", step, loss.item(), passes,
                      {k: round(v, 4) for k, v in stats.items()})
-        if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps):
+        out_of_time = bool(args.max_minutes) and time.perf_counter() - started > 60 * args.max_minutes
+        if world > 1:  # every rank must stop at the same step
+            flag = torch.tensor([float(out_of_time)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        if rank == 0 and (step % args.ckpt_every == 0 or step == args.steps or out_of_time):
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                         "config": config.to_json()}, ckpt)
         if rank == 0 and es is not None and args.eval_every and step % args.eval_every == 0 and step < args.steps:
             log.info("eval at step %d: %s", step, evaluate(objective, es, args.eval_passes, device))
+        if out_of_time:
+            log.info("time budget of %.1f minutes reached at step %d", args.max_minutes, step)
+            break
     if bar is not None:
         bar.close()
     in_sync = _ranks_in_sync(model, world)

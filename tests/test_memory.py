@@ -40,7 +40,7 @@ def day(T: int, seed: int = 1):
 
 def test_state_layout(model):
     st = model.empty_state()
-    assert st[COPY_STATE].shape == (1, 2, 8, D)                        # [B, H, K, V], V = n_embd
+    assert st[COPY_STATE].shape == (1, 2, 8, D)                        # [B, H, K, V], V = n_embd (D < 128)
     assert st[COPY_WRITTEN].shape == (1, V) and st[COPY_WRITTEN].dtype == torch.uint8
     tower = [k for k in st if k.startswith("tower.")]
     assert tower == ["tower.blocks.0.S", "tower.blocks.1.S"]
