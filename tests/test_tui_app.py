@@ -15,6 +15,8 @@ import pytest
 
 from dreamchat.assistant import Assistant
 from dreamchat.config import Config
+from dreamchat.errors import ContextFullError
+from dreamchat.tui.host import StatusInfo
 from dreamchat.tui.app import create_app
 from dreamchat.tui.screens.confirm import ConfirmScreen
 from dreamchat.tui.screens.help import HelpScreen
@@ -390,3 +392,33 @@ async def test_a_model_that_fails_to_load_is_reported_not_fatal(tmp_path):
         await wait_until(pilot, lambda: len([m for m in app.chat.messages() if m.role == "error"]) == 2)
         await type_and_enter(pilot, "/help")
         assert isinstance(app.screen, HelpScreen)
+
+
+def _notifications(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+@run_async
+async def test_a_failed_reply_goes_through_the_cleanup_path():
+    fake = FakeAssistant(fail_with=ContextFullError("this message does not fit; send a shorter one"))
+    app = create_app(lambda: fake, fake.config)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await started(app, pilot)
+        await type_and_enter(pilot, "A very long message")
+        await wait_until(pilot, lambda: app.busy is None and not app.chat.messages())
+        assert app.prompt.text == "A very long message" and fake.messages == []
+        assert any("send a shorter one" in n for n in _notifications(app))
+
+
+@run_async
+async def test_naps_are_announced_and_the_context_gauge_warns():
+    fake = FakeAssistant(nap_tokens=900)
+    app = create_app(lambda: fake, fake.config)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await started(app, pilot)
+        await send(app, pilot, "Hi")
+        assert any("napping on the oldest 900 tokens" in n for n in _notifications(app))
+        gauge = app.screen.query_one("#status-context")
+        assert not gauge.has_class("-warn")
+        app._show_status(StatusInfo("m", 3600, 4096, 0, None, True))  # 88 % full
+        assert gauge.has_class("-warn") and "88%" in str(gauge.render())

@@ -41,7 +41,8 @@ class FakeAssistant:
 
     def __init__(self, *, reply: str = REPLY, piece_delay: float = 0.0, step_delay: float = 0.0,
                  n_ctx: int = 4096, config: Config | None = None,
-                 pause_sleep_at: int | None = None) -> None:
+                 pause_sleep_at: int | None = None, nap_tokens: int = 0,
+                 fail_with: Exception | None = None) -> None:
         self.reply = reply
         self.piece_delay = piece_delay  # seconds between reply pieces
         self.step_delay = step_delay  # seconds per sleep step (chunk read or pass)
@@ -49,6 +50,8 @@ class FakeAssistant:
         self.config = config or Config()
         self.pause_sleep_at = pause_sleep_at  # sleep step at which to wait for `release`
         self.release = threading.Event()
+        self.nap_tokens = nap_tokens  # > 0: every reply starts with a nap on this many tokens
+        self.fail_with = fail_with  # raised after the first piece of a reply
         self.messages: list[FakeMessage] = []
         self.snapshots: list[SnapshotInfo] = []
         self.last_report: SleepReport | None = None
@@ -77,7 +80,11 @@ class FakeAssistant:
         if not text.strip():
             raise EmptyMessageError("empty message: type something to send")
         words = self.reply.split(" ")
+        if self.nap_tokens:
+            yield NapStarted(self.nap_tokens)
         for i, word in enumerate(words):
+            if i == 1 and self.fail_with is not None:
+                raise self.fail_with
             if self.piece_delay:
                 time.sleep(self.piece_delay)
             yield ReplyPiece(word if i == 0 else " " + word)

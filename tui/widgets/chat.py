@@ -6,12 +6,45 @@ A `ChatMessage` is focusable so that a single message can be copied (c) and the 
 
 from __future__ import annotations
 
+import re
+
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Markdown
 from textual.widgets.markdown import MarkdownStream
 
 ROLE_TITLES = {"user": "you", "assistant": "dreamchat", "note": "", "error": "", "sleep": ""}
+KEEP_BREAKS = ("user", "assistant")  # people and models mean their single newlines
+
+
+class LineBreaks:
+    """Turns single newlines into Markdown hard breaks outside code fences, piece by piece.
+
+    Markdown joins the lines of a paragraph, which would run a model's line-by-line answer (or a
+    poem, or an unfenced snippet) together. Two spaces before a newline keep the break.
+    """
+
+    def __init__(self) -> None:
+        self.line = ""  # the current line so far
+        self.fence = False  # inside a ``` block
+
+    def feed(self, fragment: str) -> str:
+        out = []
+        for part in re.split(r"(\n)", fragment):
+            if part != "\n":
+                self.line += part
+                out.append(part)
+                continue
+            stripped = self.line.strip()
+            if stripped.startswith(("```", "~~~")):
+                self.fence = not self.fence
+                out.append("\n")
+            elif self.fence or not stripped:
+                out.append("\n")
+            else:
+                out.append("  \n")
+            self.line = ""
+        return "".join(out)
 
 
 class ChatMessage(Vertical, can_focus=True):
@@ -27,14 +60,18 @@ class ChatMessage(Vertical, can_focus=True):
     def __init__(self, role: str, text: str = "", *, classes: str = "") -> None:
         super().__init__(classes=f"message -{role} {classes}".strip())
         self.role = role
-        self.text = text
+        self.text = text  # what the message says (copied with c); the body shows it as Markdown
         self._stream: MarkdownStream | None = None
+        self._breaks = LineBreaks() if role in KEEP_BREAKS else None
+
+    def _markdown(self, text: str) -> str:
+        return LineBreaks().feed(text) if self._breaks is not None else text
 
     def compose(self):
         title = ROLE_TITLES.get(self.role, self.role)
         if title:
             yield Label(title, classes="message-title")
-        yield Markdown(self.text, classes="message-body")
+        yield Markdown(self._markdown(self.text), classes="message-body")
 
     @property
     def body(self) -> Markdown:
@@ -47,7 +84,7 @@ class ChatMessage(Vertical, can_focus=True):
         if self._stream is None:
             self._stream = Markdown.get_stream(self.body)
         self.text += fragment
-        await self._stream.write(fragment)
+        await self._stream.write(self._breaks.feed(fragment) if self._breaks else fragment)
 
     async def finish(self, text: str | None = None) -> None:
         """Stop streaming and render the final text once, whole (fixes any half-parsed Markdown)."""
@@ -56,7 +93,7 @@ class ChatMessage(Vertical, can_focus=True):
             self._stream = None
         if text is not None:
             self.text = text
-        await self.body.update(self.text)
+        await self.body.update(self._markdown(self.text))
 
     # -- keys --------------------------------------------------------------------------------------
 

@@ -18,8 +18,8 @@ class StatusBar(Horizontal):
     def compose(self):
         yield Static("loading model…", id="status-model", classes="segment")
         yield Static("", id="status-context", classes="segment")
-        yield Static("", id="status-memory", classes="segment")
         yield Static("", id="status-speed", classes="segment")
+        yield Static("", id="status-memory", classes="segment")
 
     def _segment(self, name: str) -> Static:
         return self.query_one(f"#status-{name}", Static)
@@ -30,8 +30,9 @@ class StatusBar(Horizontal):
         context = self._segment("context")
         context.update(f"context {info.context_used:,} / {info.context_size:,} ({fill:.0%})")
         context.set_class(fill > WARN_FILL, "-warn")
-        nights = f"{info.nights} night{'s' if info.nights != 1 else ''}"
-        self._segment("memory").update(f"memory {nights} · last sleep {when(info.last_sleep)}")
+        nights = f"{info.nights} night{'s' if info.nights != 1 else ''} slept"
+        last = f" · last {when(info.last_sleep)}" if info.last_sleep else ""
+        self._segment("memory").update(f"memory: {nights}{last}")
 
     def show_speed(self, tokens_per_s: float) -> None:
         self._segment("speed").update(f"{tokens_per_s:.1f} tok/s")
