@@ -91,7 +91,8 @@ class MLP(nn.Module):
         self.proj = nn.Linear(hidden, d_model, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.proj(F.gelu(self.fc(x)))
+        # tanh GELU (as GPT-2): on CPU the exact erf form costs ~5x more per wake step.
+        return self.proj(F.gelu(self.fc(x), approximate="tanh"))
 
 
 class Block(nn.Module):
