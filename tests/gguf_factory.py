@@ -143,13 +143,14 @@ def write_tiny_gguf(
     chatml_tokens: bool = True,
     tied: bool = True,
     seed: int = 0,
+    context_length: int = N_CTX_TRAIN,
 ) -> Path:
     """Write the tiny model to `path` and return it.
 
     chat_template=False leaves `tokenizer.chat_template` out (the backbone must then fall back to
     ChatML, since the tokens exist); chatml_tokens=False also drops `<|im_start|>`/`<|im_end|>` (then
     there is no way to chat and the backbone must refuse the model). tied=False adds a separate
-    `output.weight`.
+    `output.weight`. context_length is the training context (the backbone caps n_ctx at it).
     """
     path = Path(path)
     rng = np.random.default_rng(seed)
@@ -160,7 +161,7 @@ def write_tiny_gguf(
     w = GGUFWriter(str(path), "llama")
     w.add_name("dreamchat tiny test model")
     w.add_block_count(N_LAYER)
-    w.add_context_length(N_CTX_TRAIN)
+    w.add_context_length(context_length)
     w.add_embedding_length(N_EMBD)
     w.add_feed_forward_length(N_FF)
     w.add_head_count(N_HEAD)

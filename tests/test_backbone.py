@@ -41,6 +41,12 @@ def test_n_ctx_is_capped_at_training_length(tiny_gguf):
         assert big.n_ctx == gguf_factory.N_CTX_TRAIN
 
 
+def test_longer_training_context(tmp_path):
+    path = gguf_factory.write_tiny_gguf(tmp_path / "long.gguf", context_length=2048)
+    with Backbone(path, n_ctx=1024, n_threads=1) as b:
+        assert (b.n_ctx_train, b.n_ctx) == (2048, 1024)
+
+
 def test_default_threads_are_physical_cores(tiny_gguf):
     with Backbone(tiny_gguf, n_ctx=256) as b:
         assert b.n_threads == physical_cores() >= 1
