@@ -19,9 +19,14 @@ def _app(fake: FakeAssistant):
     return create_app(lambda: fake, Config())
 
 
+async def _ready(pilot) -> None:
+    await wait_until(pilot, lambda: pilot.app.ready)
+    pilot.app.prompt.cursor_blink = False  # a blinking cursor would make the pictures flaky
+
+
 async def _conversation(pilot) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: app.ready)
+    await _ready(pilot)
     await pilot.press(*"Show me a tiny Python function", "enter")
     await wait_until(pilot, lambda: app.busy is None and len(app.chat.messages()) == 2)
 
@@ -46,7 +51,7 @@ def test_help(snap_compare):
     app = _app(FakeAssistant())
 
     async def help_open(pilot) -> None:
-        await wait_until(pilot, lambda: app.ready)
+        await _ready(pilot)
         await pilot.press("f1")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=help_open)
