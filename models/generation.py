@@ -68,7 +68,10 @@ def generate(backbone, prompt_tokens: Iterable[int], sampler: Sampler, *, max_to
 
     Stops at an end-of-turn token (finish "stop"), after max_tokens tokens or when the context is
     full (finish "length"). With want_hidden the prompt is decoded with hidden states too and the
-    hook receives each fed token's final hidden state.
+    hook receives each fed token's final hidden state (llama.cpp then computes outputs for every
+    prompt token: callers that want the prompt's hidden states decode it themselves with
+    `backbone.decode(..., hidden=True)` and pass only its last token here).
+    Arguments are checked when iteration starts.
     """
     prompt = list(prompt_tokens)
     if not prompt:
