@@ -58,12 +58,13 @@ def make_app(home: str, max_tokens: int):
     return create_app(open_assistant, config)
 
 
-async def wait_until(pilot, predicate, timeout=300.0):
+async def wait_until(pilot, predicate, timeout=600.0, poll=0.05):
+    """Poll gently: a busy UI loop would steal the GIL from the generation thread."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("benchmark step timed out")
-        await pilot.pause(0.005)
+        await pilot.pause(poll)
 
 
 # -- 1. cold start (runs in a child process) -----------------------------------------------------
@@ -76,7 +77,8 @@ def child_cold_start(t_launch: float) -> None:
     async def run() -> dict:
         app = make_app(home, max_tokens=16)
         async with app.run_test(size=(100, 30)) as pilot:
-            await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "prompt")
+            await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "prompt",
+                             poll=0.002)
             interactive, cpu = time.time(), time.process_time()  # CPU: all threads, this process
             await wait_until(pilot, lambda: app.ready)
             loaded = time.time()
@@ -101,11 +103,20 @@ def cold_start(runs: int) -> list[dict]:
 
 async def streaming_latency(keys: int) -> dict:
     from textual import events
+    from textual.widgets import TextArea
 
     home = tempfile.mkdtemp(prefix="bench-tui-")
     app = make_app(home, max_tokens=128)
     latencies: list[float] = []
-    async with app.run_test(size=(100, 30)) as pilot:
+    shown = asyncio.Event()  # set when the prompt has processed a key (no polling while timing)
+    shown_at = [0.0]
+
+    def hook(message) -> None:
+        if isinstance(message, TextArea.Changed):
+            shown_at[0] = time.perf_counter()
+            shown.set()
+
+    async with app.run_test(size=(100, 30), message_hook=hook) as pilot:
         await wait_until(pilot, lambda: app.ready)
         rss_loaded = rss_mib()[0]
         pieces = []
@@ -119,18 +130,16 @@ async def streaming_latency(keys: int) -> dict:
         app.prompt.set_text(STREAM_PROMPT)
         await pilot.press("enter")
         await wait_until(pilot, lambda: len(pieces) >= 3)
-        prompt = app.prompt
         first_key = time.perf_counter()
         for i in range(keys):
             if app.busy is None:
                 break  # the reply ended: only keys typed during streaming count
             char = "abcdefghij"[i % 10]
-            before = prompt.text
+            shown.clear()
             start = time.perf_counter()
             app.post_message(events.Key(char, char))  # what the terminal driver does
-            while prompt.text == before:
-                await asyncio.sleep(0.001)
-            latencies.append((time.perf_counter() - start) * 1000)
+            await asyncio.wait_for(shown.wait(), timeout=30)
+            latencies.append((shown_at[0] - start) * 1000)
             await asyncio.sleep(0.05)  # a fast typist: 20 keys/s
         last_key = time.perf_counter()
         streamed_during = sum(1 for t in pieces if first_key <= t <= last_key)

@@ -8,8 +8,8 @@ sleep is needed (cancel it mid-way).
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -109,11 +109,28 @@ async def test_type_stream_and_store(make_app):
         assert app.focused is app.prompt
 
 
+def slowed_down(assistant, seconds_per_piece: float = 0.01):
+    """Pace the real assistant's reply so a fast machine cannot finish it before Esc lands."""
+    send = assistant.send
+
+    def slow_send(text):
+        replies = send(text)
+        try:
+            for event in replies:
+                time.sleep(seconds_per_piece)
+                yield event
+        finally:
+            replies.close()  # the cancel reaches the real generator
+
+    assistant.send = slow_send
+
+
 @run_async
 async def test_escape_cancels_a_reply_and_nothing_is_stored(make_app):
     app = make_app(tiny_config(max_tokens=400))
     async with app.run_test(size=SIZE) as pilot:
         await started(app, pilot)
+        app.host.call(slowed_down)
         await type_and_enter(pilot, "Tell me a long story")
         await wait_until(pilot, lambda: app.chat.messages()[-1].text, what="the first piece")
         await pilot.press("escape")

@@ -494,7 +494,7 @@ class DreamchatApp(App[None]):
                                       "(after a sleep)."))
 
     def cmd_model(self, path: str) -> None:
-        self.status_bar.show_problem(f"loading {Path(path).name}…")
+        self.status_bar.show_loading(f"loading {Path(path).name}…")
 
         def switch(a: "Assistant") -> StatusInfo:
             try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -256,17 +255,14 @@ class SlashCommandProvider(Provider):
     The app provides `run_palette_command(command)`.
     """
 
-    def _hits(self) -> Iterable[Command]:
-        return COMMANDS
-
     async def discover(self) -> Hits:
-        for command in self._hits():
+        for command in COMMANDS:
             yield DiscoveryHit(command.label, partial(self.app.run_palette_command, command),
                                help=f"{command.usage} — {command.help}")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for command in self._hits():
+        for command in COMMANDS:
             text = f"{command.label} /{command.name}"
             score = matcher.match(text)
             if score > 0:

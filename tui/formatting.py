@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from dreamchat.events import MemoryStatus
+from dreamchat.tui.night import local_naive
 
 SHOWN_SETTINGS = ("sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.min_p",
                   "sampling.repeat_penalty", "sampling.seed", "sampling.max_tokens", "sleep.passes",
@@ -18,8 +19,6 @@ def when(moment: datetime | str | None) -> str:
     """'2026-11-24 02:13' (minutes are enough for people), or 'never'."""
     if moment is None:
         return "never"
-    from dreamchat.tui.night import local_naive
-
     return local_naive(moment).strftime("%Y-%m-%d %H:%M")
 
 

@@ -26,6 +26,7 @@ class StatusBar(Horizontal):
 
     def show(self, info: StatusInfo) -> None:
         self._segment("model").update(Text(info.model_name))
+        self._segment("model").remove_class("-error")
         fill = info.context_fill
         context = self._segment("context")
         context.update(f"context {info.context_used:,} / {info.context_size:,} ({fill:.0%})")
@@ -36,6 +37,9 @@ class StatusBar(Horizontal):
 
     def show_speed(self, tokens_per_s: float) -> None:
         self._segment("speed").update(f"{tokens_per_s:.1f} tok/s")
+
+    def show_loading(self, text: str) -> None:
+        self._segment("model").update(Text(text))
 
     def show_problem(self, text: str) -> None:
         self._segment("model").update(Text(text))
