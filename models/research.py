@@ -335,6 +335,21 @@ class CostProbe:
                 "wake_ms_per_token_median": round(statistics.median(wake), 3)}
 
 
+def measure_costs(cfg: ExperimentConfig, device: str | torch.device, repeats: int = 200) -> dict:
+    """Wake ms per predicted token and sleep ms per window for every N in cfg.passes, on freshly
+    initialised models (no training: the cost of a pass does not depend on the weights' values),
+    sampled in turn across N so that load from other processes falls on every N alike."""
+    task = get_task(cfg.task, **cfg.task_args)
+    episode = make_episodes(task, [task.depths[-1]], 1, cfg.eval_seed)
+    probes = [CostProbe(build_model(cfg, task).to(device), episode, n, device) for n in cfg.passes]
+    for _ in range(repeats + 1):
+        for probe in probes:
+            probe.sample()
+    return {"task": task.name, "task_config": asdict(task), "window": task.window,
+            "experiment": asdict(cfg), "device": str(device), "torch_threads": torch.get_num_threads(),
+            "repeats": repeats, "costs": {str(n): p.summary() for n, p in zip(cfg.passes, probes)}}
+
+
 def run_experiment(cfg: ExperimentConfig, device: str | torch.device) -> dict:
     """Train one model per N in cfg.passes on identical data and init; return everything measured."""
     task = get_task(cfg.task, **cfg.task_args)

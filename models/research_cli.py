@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from dreamchat.errors import DreamchatError
-from dreamchat.models.research import ExperimentConfig, run_experiment
+from dreamchat.models.research import ExperimentConfig, measure_costs, run_experiment
 from dreamchat.models.tasks import TASK_NAMES
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="activation checkpointing per window")
     parser.add_argument("--task-arg", action="append", default=[], metavar="KEY=INT",
                         help="override a task config field, e.g. --task-arg n_bits=10 (repeatable)")
+    parser.add_argument("--costs-only", type=int, metavar="REPEATS", default=None,
+                        help="train nothing: time wake and sleep for every N (untrained models of the "
+                             "same size, samples taken in turn) and write costs.json and costs.md")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="DIR",
                         help="train nothing: combine the results of runs that differ only in --passes "
                              "(say one N per machine) into one report in --out")
@@ -180,6 +183,24 @@ def write_markdown(results: dict, path: Path, command: str) -> None:
         lines.append(f"| {r['passes']} | {r['train_seconds']:.0f} | {r['train_ms_per_step']} | {cpu} | "
                      f"{r['wake_ms_per_token']:.3f} ({r['wake_ms_per_token_median']:.3f}) | "
                      f"{r['sleep_ms_per_window']:.3f} ({r['sleep_ms_per_window_median']:.3f}) |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_costs_markdown(costs: dict, path: Path) -> None:
+    rows = costs["costs"]
+    base = rows[min(rows, key=int)]
+    lines = [f"# {costs['task']}: wake and sleep cost per sleep depth N", "",
+             f"Command: `{costs['command']}`", "",
+             f"Untrained models of the experiment's size (d_model {costs['experiment']['d_model']}, "
+             f"layout {costs['experiment']['layout']}), window L = {costs['window']}, batch 1, "
+             f"device {costs['device']} ({costs['torch_threads']} threads). {costs['repeats']} samples per N, "
+             "taken in turn across N; min (median in brackets).", "",
+             "| N | wake ms / predicted token | sleep ms / window | sleep / sleep at smallest N |",
+             "|---|---|---|---|"]
+    for n, c in rows.items():
+        ratio = c["sleep_ms_per_window"] / base["sleep_ms_per_window"]
+        lines.append(f"| {n} | {c['wake_ms_per_token']:.3f} ({c['wake_ms_per_token_median']:.3f}) | "
+                     f"{c['sleep_ms_per_window']:.3f} ({c['sleep_ms_per_window_median']:.3f}) | {ratio:.2f} |")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -267,6 +288,15 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:
         raise DreamchatError(f"cannot create the output folder {out}: {err.strerror}; pick another --out")
     command = command_line(args)
+    if args.costs_only is not None:
+        if args.costs_only < 1:
+            raise DreamchatError(f"--costs-only needs a positive number of repeats, got {args.costs_only}")
+        costs = measure_costs(cfg, device, repeats=args.costs_only)
+        costs["command"] = command
+        (out / "costs.json").write_text(json.dumps(costs, indent=1) + "\n")
+        write_costs_markdown(costs, out / "costs.md")
+        log.info("wrote %s", out / "costs.md")
+        return 0
     if args.merge:
         parts = []
         for folder in args.merge:

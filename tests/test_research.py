@@ -224,3 +224,15 @@ def test_merge_refuses_different_experiments_and_repeated_n():
         research_cli.merge_results([result_of(1), result_of(4, steps=20)])
     with pytest.raises(DreamchatError, match="twice"):
         research_cli.merge_results([result_of(1), result_of(1)])
+
+
+def test_costs_only_times_every_n_without_training(tmp_path):
+    assert research_cli.main(["rule110", "--quick", "--passes", "1", "2", "--costs-only", "3",
+                              "--out", str(tmp_path)]) == 0
+    costs = json.loads((tmp_path / "costs.json").read_text())
+    assert sorted(costs["costs"]) == ["1", "2"] and costs["repeats"] == 3
+    for c in costs["costs"].values():
+        assert 0 < c["sleep_ms_per_window"] <= c["sleep_ms_per_window_median"]
+        assert 0 < c["wake_ms_per_token"] <= c["wake_ms_per_token_median"]
+    assert "| 2 |" in (tmp_path / "costs.md").read_text()
+    assert not (tmp_path / "results.json").exists()
