@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dreamchat.errors import ModelError
+from dreamchat.paths import models_dir
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +68,7 @@ DEFAULT_MODEL = ModelSource(
 
 def default_models_dir() -> Path:
     """The shared models folder: $DREAMCHAT_MODELS_DIR, else the user cache (…/dreamchat/models)."""
-    env = os.environ.get(MODELS_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("dreamchat")) / "models"
+    return models_dir()
 
 
 def default_model_path(models_dir: str | Path | None = None, source: ModelSource = DEFAULT_MODEL) -> Path:
