@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
-from pathlib import Path
 
 from dreamchat import __version__
 from dreamchat.errors import DreamchatError
