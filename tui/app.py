@@ -16,7 +16,6 @@ import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -28,15 +27,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from dreamchat.errors import ConfigError, DreamchatError
+from dreamchat.errors import DreamchatError
 from dreamchat.events import NapStarted, ReplyDone, ReplyPiece
-from dreamchat.tui import commands, formatting
+from dreamchat.tui import commands
 from dreamchat.tui.commands import COMMANDS, Command, CommandError, Invocation, SlashCommandProvider
+from dreamchat.tui.handlers import CommandHandlers
 from dreamchat.tui.host import AssistantHost, StatusInfo, read_status
 from dreamchat.tui.night import Clock, NightPolicy
 from dreamchat.tui.screens.confirm import ConfirmScreen
-from dreamchat.tui.screens.help import HelpScreen
-from dreamchat.tui.screens.messages import MessageListScreen
 from dreamchat.tui.screens.sleep import SleepScreen
 from dreamchat.tui.widgets.chat import ChatMessage, ChatView
 from dreamchat.tui.widgets.prompt import Composer, PromptArea
@@ -80,7 +78,9 @@ def _bindings() -> list[Binding]:
     return keys
 
 
-class DreamchatApp(App[None]):
+class DreamchatApp(CommandHandlers, App[None]):
+    """The chat screen; the slash commands live in handlers.CommandHandlers."""
+
     CSS_PATH = "app.tcss"
     TITLE = "dreamchat"
     COMMANDS = App.COMMANDS | {SlashCommandProvider}
@@ -416,123 +416,6 @@ class DreamchatApp(App[None]):
             return
         self.call_from_thread(then, result)
 
-    def cmd_help(self) -> None:
-        self.push_screen(HelpScreen(commands.help_markdown(self.keys_in_use())))
-
-    def cmd_sleep(self, passes: int | None) -> None:
-        self.start_sleep(passes)
-
-    def cmd_memory(self) -> None:
-        self._ask(lambda a: a.memory_status(),
-                  lambda status: self.note(formatting.memory_markdown(status)))
-
-    def cmd_rollback(self, snapshot_id: str) -> None:
-        def rollback(a: "Assistant") -> StatusInfo:
-            a.rollback(snapshot_id)
-            return read_status(a)
-
-        async def done(status: StatusInfo) -> None:
-            self._show_status(status)
-            await self.note(f"Memory rolled back to `{snapshot_id}`.")
-
-        self._ask(rollback, done)
-
-    def cmd_forget(self) -> None:
-        def answered(yes: bool | None) -> None:
-            if not yes:
-                self.notify("Memory kept.", timeout=3)
-                return
-
-            def reset(a: "Assistant") -> StatusInfo:
-                a.reset_memory()
-                return read_status(a)
-
-            async def done(status: StatusInfo) -> None:
-                self._show_status(status)
-                await self.note("All long-term memory erased. The journal still has every message.")
-
-            self._ask(reset, done)
-
-        self.push_screen(ConfirmScreen("Erase all long-term memory? Every night slept is lost; "
-                                       "this cannot be undone.", yes="Erase", no="Keep",
-                                       danger=True), answered)
-
-    def _show_messages(self, title: str, empty: str) -> Callable[[list], Any]:
-        async def show(messages: list) -> None:
-            if not messages:
-                await self.note(empty)
-                return
-            self.push_screen(MessageListScreen(title, messages), self._quote)
-
-        return show
-
-    def _quote(self, text: str | None) -> None:
-        if text:
-            quoted = "\n".join(f"> {line}" for line in text.splitlines())
-            self.prompt.set_text(f"{quoted}\n\n{self.prompt.text}")
-            self.prompt.focus()
-
-    def cmd_history(self, limit: int | None) -> None:
-        self._ask(lambda a: _last_messages(a, limit or 50),
-                  self._show_messages("History (newest last)", "The journal is empty."))
-
-    def cmd_search(self, text: str) -> None:
-        def show_title(messages: list) -> Any:
-            title = f"Search “{text}”: {len(messages)} message{'s' if len(messages) != 1 else ''}"
-            return self._show_messages(title, f"No messages match “{text}”.")(messages)
-
-        self._ask(lambda a: a.search(text), show_title)
-
-    def cmd_export(self, fmt: str, path: str | None) -> None:
-        target = Path(path).expanduser() if path else Path.cwd() / f"dreamchat-export.{fmt}"
-        self._ask(lambda a: a.export(fmt, target),
-                  lambda written: self.note(f"Journal exported to `{written}`."))
-
-    def cmd_system(self, text: str) -> None:
-        self._ask(lambda a: a.set_system_prompt(text),
-                  lambda _: self.note("System prompt saved; it takes effect from the next day "
-                                      "(after a sleep)."))
-
-    def cmd_model(self, path: str) -> None:
-        self.status_bar.show_loading(f"loading {Path(path).name}…")
-
-        def switch(a: "Assistant") -> StatusInfo:
-            try:
-                a.switch_model(path)
-            finally:
-                status = read_status(a)
-                self.call_from_thread(self._show_status, status)
-            return status
-
-        self._ask(switch, lambda status: self.note(f"Now using **{status.model_name}**."))
-
-    async def cmd_set(self, key: str | None, value: str | None) -> None:
-        config = self.host.assistant.config if self.host.assistant else self.config
-        if key is None:
-            await self.note(formatting.settings_text(config))
-            return
-        if value is None:
-            try:
-                await self.note(formatting.setting_text(config, key))
-            except ConfigError as err:
-                await self.note(str(err), "error")
-            return
-
-        def change(a: "Assistant") -> "Config":
-            a.set_setting(key, value)
-            return a.config
-
-        async def done(new: "Config") -> None:
-            old, self.config = self.config, new
-            if (old.tui.theme, old.tui.bindings) != (new.tui.theme, new.tui.bindings):
-                self._apply_ui_settings(new)
-            await self.note(f"`{key}` set to `{value}` (saved in config.toml).")
-
-        self._ask(change, done)
-
-    def cmd_quit(self) -> None:
-        self.exit()
-
     # -- shutdown ---------------------------------------------------------------------------------------
 
     async def on_unmount(self) -> None:
@@ -544,11 +427,6 @@ class DreamchatApp(App[None]):
 def _unslept_history(assistant: "Assistant") -> list:
     """Today's messages not yet slept on, oldest first (the conversation the context holds)."""
     return [m for m in assistant.history() if m.sleep_id is None][-RESTORED_MESSAGES:]
-
-
-def _last_messages(assistant: "Assistant", limit: int) -> list:
-    """The newest `limit` messages, oldest first (history() pages from the oldest)."""
-    return assistant.history()[-limit:]
 
 
 def create_app(open_assistant: Callable[[], "Assistant"], config: "Config", *,
