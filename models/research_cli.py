@@ -9,9 +9,10 @@ writes to --out:
     results.md     the same as tables, with the exact command
     accuracy.png   accuracy versus depth, one line per N
 
-`--quick` is a smoke-sized run (under 2 minutes on 2 CPU cores for N = 1 2); the default settings
-are sized for at most 2 hours per task on 2 CPU cores. Also runs on its own:
-`python -m dreamchat.models.research_cli TASK ...`.
+`--quick` is a smoke-sized run (about 80 s of CPU time for N = 1 2); the default settings are sized
+for at most 2 hours per task on an idle 2-core CPU. `--merge DIR...` combines runs that differ only
+in N (say one N per machine) into one report; `--costs-only REPEATS` times wake and sleep per N
+without training. Also runs on its own: `python -m dreamchat.models.research_cli TASK ...`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 # Quick: the pipeline runs end to end and learns the easiest depth. Not the paper's result.
 QUICK = {
     "rule110": ExperimentConfig(
-        task="rule110", task_args={"n_strings": 2, "n_bits": 6, "max_depth": 3}, train_depths=[0, 1, 2],
+        task="rule110", task_args={"n_strings": 1, "n_bits": 12, "max_depth": 3}, train_depths=[0, 1, 2],
         d_model=32, n_heads=2, head_dim=16, steps=250, batch_size=32, warmup=30, eval_per_depth=128,
         checkpoint=False, cost_repeats=10),
     "depo": ExperimentConfig(

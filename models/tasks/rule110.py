@@ -7,14 +7,14 @@ Episode layout (window L = 1 + max_depth + n_bits, T = (n_strings + 1) * L):
     ...
     @1 [b1] @2 [b2] ...              <- prediction window: bi = first bit of string i after t steps
 
-The paper trains one model per rollout depth t; here t is written in unary (t "s" tokens) at the start
-of every string's window, so one model covers a range of depths and depths outside the training
-range are expressible with known tokens. Each string is named by a token ("@i") that opens its window
-and asks for it in the prediction window, so the model need not count windows to tell strings apart
-(the paper's 4 strings are told apart by position only). Each window must be consolidated knowing t, since the string
-is gone by the time the question comes. Rule 110 is P-complete: the first bit after t steps depends on
-the 2t + 1 bits around it and there is no known shortcut, so the work grows with t. Strings are
-periodic (a ring of n_bits cells).
+The rollout depth t is written in unary (t "s" tokens) at the start of every string's window: one
+model covers a range of depths, and depths outside the training range are expressible with known
+tokens. Each window must be consolidated knowing t, since the string is gone by the time the question
+comes. Each string is named by a token ("@i") that opens its window and asks for it in the prediction
+window, so the model need not count windows to tell strings apart (in the paper, the labels follow the
+strings' order). Rule 110 is P-complete: the first bit after t steps depends on the 2t + 1 bits
+around it and there is no known shortcut, so the work grows with t. Strings are periodic (a ring of
+n_bits cells).
 """
 
 from __future__ import annotations
