@@ -9,9 +9,9 @@ writes to --out:
     results.md     the same as tables, with the exact command
     accuracy.png   accuracy versus depth, one line per N
 
-`--quick` is a smoke-sized run (about 80 s of CPU time for N = 1 2); the default settings are sized
-for at most 2 hours per task on an idle 2-core CPU. `--merge DIR...` combines runs that differ only
-in N (say one N per machine) into one report; `--costs-only REPEATS` times wake and sleep per N
+`--quick` is a smoke-sized run (about a minute of CPU time for N = 1 2); the default settings are
+sized for at most 2 hours per task on an idle 2-core CPU. `--merge DIR...` combines runs that differ
+only in N (say one N per machine) into one report; `--costs-only REPEATS` times wake and sleep per N
 without training. Also runs on its own: `python -m dreamchat.models.research_cli TASK ...`.
 """
 
