@@ -144,10 +144,20 @@ def test_wrong_shapes_or_names_fall_back(store):
     assert "tensor names differ" in load(store).warning
 
 
-def test_save_rejects_non_float_state(store):
-    with pytest.raises(ValueError, match="floating-point"):
-        store.save({"S": torch.zeros(2, dtype=torch.int64)}, meta())
+def test_save_rejects_non_tensor_state(store):
+    with pytest.raises(ValueError, match="torch.Tensor"):
+        store.save({"S": [0.0, 1.0]}, meta())
     assert store.list() == []
+
+
+def test_integer_state_tensors_round_trip(store):
+    # The copy memory keeps the set of token ids it has written as a uint8 mask beside its floats.
+    state = {"S": torch.ones(2, 3), "written": torch.tensor([0, 1, 1, 0], dtype=torch.uint8)}
+    store.save(state, meta())
+    loaded = store.load_latest(backbone_fingerprint=meta().backbone_fingerprint,
+                               tower_fingerprint=meta().tower_fingerprint, template=state)
+    assert loaded.state["written"].dtype == torch.uint8
+    assert torch.equal(loaded.state["written"], state["written"])
 
 
 def test_non_finite_state_is_not_saved(store):
