@@ -83,7 +83,7 @@ def day_chunks(backbone, tokens: Sequence[int], chunk_tokens: int) -> DayChunks:
 # ------------------------------------------------------------------------------------------- cache
 
 @dataclass
-class Sequence_:
+class CachedSequence:
     """One cached token sequence: its tokens, hidden states and an optional per-token target weight."""
     tokens: np.ndarray          # (T,) int64
     hidden: np.ndarray          # (T, n_embd) float16
@@ -120,7 +120,7 @@ class FeatureCache:
     def has_shard(self, index: int) -> bool:
         return self.shard_path(index).is_file()
 
-    def write_shard(self, index: int, sequences: dict[str, Sequence_]) -> None:
+    def write_shard(self, index: int, sequences: dict[str, CachedSequence]) -> None:
         from safetensors.numpy import save_file
         self.dir.mkdir(parents=True, exist_ok=True)
         names = list(sequences)
@@ -137,17 +137,17 @@ class FeatureCache:
                                               "format_version": str(CACHE_FORMAT_VERSION)})
         tmp.replace(self.shard_path(index))
 
-    def read_shard(self, index: int) -> dict[str, Sequence_]:
+    def read_shard(self, index: int) -> dict[str, CachedSequence]:
         from safetensors import safe_open
         with safe_open(str(self.shard_path(index)), framework="numpy") as fh:
             names = json.loads(fh.metadata()["names"])
             arrays = {k: fh.get_tensor(k) for k in ("tokens", "hidden", "weight", "lse", "offsets")}
         off = arrays["offsets"]
-        return {name: Sequence_(*(arrays[k][off[i]:off[i + 1]] for k in ("tokens", "hidden", "weight", "lse")))
+        return {name: CachedSequence(*(arrays[k][off[i]:off[i + 1]] for k in ("tokens", "hidden", "weight", "lse")))
                 for i, name in enumerate(names)}
 
-    def read_all(self) -> dict[str, Sequence_]:
-        out: dict[str, Sequence_] = {}
+    def read_all(self) -> dict[str, CachedSequence]:
+        out: dict[str, CachedSequence] = {}
         index = 0
         while self.has_shard(index):
             out.update(self.read_shard(index))

@@ -154,7 +154,7 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
     import torch
     from tqdm import tqdm
 
-    from dreamchat.models.features import FeatureCache, Sequence_, episode_set_key, render_day
+    from dreamchat.models.features import FeatureCache, CachedSequence, episode_set_key, render_day
 
     payload = [[[dict(m) for m in day] for day in ep.days] +
                [[p.day, p.question, p.reply, p.answer, p.kind] for p in ep.probes] for ep in episodes]
@@ -167,7 +167,7 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
         return cache.dir
     E = torch.from_numpy(np.asarray(backbone.output_embeddings(), dtype=np.float32))   # (n_vocab, n_embd)
 
-    def sequence(tokens: list[int], weight: np.ndarray, hidden: np.ndarray | None = None) -> Sequence_:
+    def sequence(tokens: list[int], weight: np.ndarray, hidden: np.ndarray | None = None) -> CachedSequence:
         if hidden is None:
             hidden = cache.hidden_of(backbone, tokens)                                # (T, n_embd) f16
         lse = np.zeros(len(tokens), np.float32)
@@ -175,7 +175,7 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
         if len(at):
             z = torch.from_numpy(hidden[at].astype(np.float32)) @ E.t()               # (n, n_vocab)
             lse[at] = torch.logsumexp(z, dim=-1).numpy()
-        return Sequence_(np.asarray(tokens, np.int64), hidden, weight, lse)
+        return CachedSequence(np.asarray(tokens, np.int64), hidden, weight, lse)
 
     system_tokens = render_day(backbone, [], system_prompt)
     system_hidden: list[np.ndarray] = []
@@ -192,7 +192,7 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
             return np.concatenate([system_hidden[0], rest])
         return cache.hidden_of(backbone, toks)
 
-    def day_and_probes(ep, e: int, ref: EpisodeRef) -> dict[str, Sequence_]:
+    def day_and_probes(ep, e: int, ref: EpisodeRef) -> dict[str, CachedSequence]:
         """All sequences of one episode. Probes on day d share that day's messages as a prefix:
         decode it once, then each question + reply on top of it (KV truncated back in between)."""
         out = {}
@@ -341,6 +341,8 @@ def make_batch(fs: FeatureSet, episode_ids: list[int], device) -> dict:
 # ------------------------------------------------------------------------------------------ objective
 
 def _objective_class():
+    """The training objective, defined on first use so that `dreamchat train --help` (and the CLI
+    parser, which imports this module) never pays for importing torch."""
     import torch
     import torch.nn as nn
     import torch.nn.functional as F

@@ -9,7 +9,7 @@ import pytest
 from dreamchat.models import train as T
 from dreamchat.models.backbone import Backbone
 from dreamchat.models.episodes import make_episodes
-from dreamchat.models.features import FeatureCache, Sequence_, day_chunks, render_day
+from dreamchat.models.features import FeatureCache, CachedSequence, day_chunks, render_day
 
 MESSAGES = [{"role": "user", "text": "My dog is called Rex."}, {"role": "assistant", "text": "Nice!"},
             {"role": "user", "content": "I live in Paris."}]
@@ -54,7 +54,7 @@ def test_day_chunks_decode_each_chunk_from_an_empty_cache(bb):
 def test_feature_cache_roundtrip(tmp_path):
     cache = FeatureCache(tmp_path, "k")
     rng = np.random.default_rng(0)
-    seqs = {f"s{i}": Sequence_(rng.integers(0, 9, n), rng.normal(size=(n, 4)).astype(np.float16),
+    seqs = {f"s{i}": CachedSequence(rng.integers(0, 9, n), rng.normal(size=(n, 4)).astype(np.float16),
                                rng.random(n).astype(np.float32), rng.random(n).astype(np.float32))
             for i, n in enumerate([3, 1, 7])}
     cache.write_shard(0, seqs)

@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from dreamchat.models import train as T
-from dreamchat.models.features import FeatureCache, Sequence_
+from dreamchat.models.features import FeatureCache, CachedSequence
 
 V, D = 300, 32
 TINY = {"d_model": 32, "n_heads": 2, "head_dim": 16, "copy_heads": 2, "copy_key_dim": 16,
@@ -40,18 +40,18 @@ def write_toy_set(folder: Path, n_episodes: int, seed: int, emb: np.ndarray) -> 
         pairs = [(int(k), int(v)) for k, v in rng.integers(20, V, (2, 2))]
         day = filler[:4] + [marker, *pairs[0]] + filler[4:8] + [marker, *pairs[1]] + filler[8:]
         day = np.asarray(day, np.int64)
-        seqs[f"e{e}/d0"] = Sequence_(day, hid(day), np.zeros(len(day), np.float32), np.zeros(len(day), np.float32))
+        seqs[f"e{e}/d0"] = CachedSequence(day, hid(day), np.zeros(len(day), np.float32), np.zeros(len(day), np.float32))
         small = np.asarray(list(rng.integers(20, V, 8)), np.int64)           # day 1: ordinary text
         w = np.zeros(len(small), np.float32)
         w[2:6] = 0.3
-        seqs[f"e{e}/d1"] = Sequence_(small, hid(small), w, np.zeros(len(small), np.float32))
+        seqs[f"e{e}/d1"] = CachedSequence(small, hid(small), w, np.zeros(len(small), np.float32))
         ref = T.EpisodeRef(days=[f"e{e}/d0", f"e{e}/d1"])
         for j, (k, v) in enumerate(pairs):
             toks = np.asarray([7, 8, marker, k, v, end], np.int64)
             w = np.zeros(len(toks), np.float32)
             w[3] = 3.0                                                        # predict v from k
             w[4] = 1.0                                                        # then the end token
-            seqs[f"e{e}/p{j}"] = Sequence_(toks, hid(toks), w, np.zeros(len(toks), np.float32))
+            seqs[f"e{e}/p{j}"] = CachedSequence(toks, hid(toks), w, np.zeros(len(toks), np.float32))
             ref.probes.append(T.ProbeRef(f"e{e}/p{j}", day=1, kind="fact", answer=str(v)))
         refs.append(ref)
     # exact log-sum-exp of the "backbone" logits h E^T where a loss is taken
