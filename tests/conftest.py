@@ -71,3 +71,15 @@ def tiny_weights(tiny_gguf, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny.memory.safetensors"
     model.save(path, fingerprint)
     return path
+
+
+@pytest.fixture(scope="module")
+def torch_one_thread():
+    """Block-library tensors are tiny: a thread pool's barriers cost more than they save, and on a
+    busy shared machine they can make a test 100x slower. Restores the caller's setting afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -9,14 +9,7 @@ import torch
 from dreamchat.models.attention import AttentionConfig, WindowAttention, apply_rope
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: a thread pool's barriers cost more than they save, and on a busy shared
-    machine they can make a test 100x slower. Restore the caller's setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def layer(window, d_model=16, n_heads=2) -> WindowAttention:

@@ -11,14 +11,7 @@ from dreamchat.models.tower import Tower, TowerConfig
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: a thread pool's barriers cost more than they save, and on a busy shared
-    machine they can make a test 100x slower. Restore the caller's setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def tiny_tower(layout="AGAG", **overrides) -> Tower:
