@@ -598,6 +598,7 @@ def run(args) -> int:
         torch.cuda.set_device(device)
     if rank == 0:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        log.setLevel(logging.INFO)  # progress lines even when the CLI configured logging at WARNING
     train_dir, eval_dir = prepare_data(args, rank, world)
     if args.build_only:
         log.info("feature sets: train %s, eval %s", train_dir, eval_dir)
