@@ -621,6 +621,7 @@ def run(args) -> int:
         ddp = DistributedDataParallel(objective, device_ids=[local_rank] if device.type == "cuda" else None)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)  # checkpoints land beside the weights
     ckpt = out.with_name(out.name + ".ckpt")
     step = 0
     if args.resume and ckpt.is_file():
