@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,6 @@ from dreamchat.errors import (
     ContextFullError,
     DreamchatError,
     EmptyMessageError,
-    ModelError,
 )
 from dreamchat.events import (
     MemoryStatus,
@@ -37,6 +36,7 @@ from dreamchat.events import (
     SleepReport,
     SnapshotInfo,
 )
+from dreamchat.loading import load_memory_model, resolve_model_path
 from dreamchat.lock import InstanceLock
 from dreamchat.paths import Paths
 from dreamchat.storage.journal import Journal, Message
@@ -467,48 +467,3 @@ class Assistant:
             old.close()
         self._load_memory_state()
         self._rebuild_day()
-
-
-def resolve_model_path(model: str | None, *, progress: bool = False) -> Path:
-    """A --model path as given, or the default model (fetched once into the shared models cache)."""
-    if model:
-        path = Path(model).expanduser()
-        if not path.exists():
-            raise ModelError(f"model file not found: {path}; pass --model with the path of a GGUF chat model")
-        return path
-    from dreamchat.default_model import ensure_default_model
-
-    return ensure_default_model(progress=progress)
-
-
-def load_memory_model(backbone, weights: str | None):
-    """The memory tower trained for this backbone: an explicit path, or the shipped one if it fits.
-
-    The shipped slow weights belong to the default model; any other backbone runs without a tower
-    until one is trained for it (`dreamchat train`), and then sleep archives days unconsolidated.
-    """
-    from dreamchat.models.memory import MemoryModel, default_weights_path
-
-    if weights:
-        path = Path(weights).expanduser()
-        return MemoryModel.load(path, backbone.output_embeddings(), backbone.fingerprint), path
-    path = default_weights_path()
-    if not path.is_file() or not _weights_fit(path, backbone.fingerprint):
-        log.info("no trained memory tower for %s; sleep will archive days without consolidating", backbone.name)
-        return None, None
-    return MemoryModel.load(path, backbone.output_embeddings(), backbone.fingerprint), path
-
-
-def _weights_fit(path: Path, backbone_fingerprint: str) -> bool:
-    """Whether slow weights were trained for this backbone file (read from metadata only)."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            return (fh.metadata() or {}).get("backbone_fingerprint") == backbone_fingerprint
-    except Exception:  # a damaged shipped file: MemoryModel.load would say so; here it just doesn't fit
-        return False
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

@@ -83,7 +83,7 @@ def run_doctor(home: str | None, model: str | None, weights: str | None, out=sys
     say(f"llama.cpp: GPU offload {'supported' if llama_cpp.llama_supports_gpu_offload() else 'not built in (CPU)'}")
 
     def model_check() -> str:
-        from dreamchat.assistant import load_memory_model, resolve_model_path
+        from dreamchat.loading import load_memory_model, resolve_model_path
         from dreamchat.models.backbone import Backbone
 
         path = resolve_model_path(model or (config.model.path if config else None), progress=True)
