@@ -23,7 +23,7 @@ import random
 import statistics
 import time
 from array import array
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -202,6 +202,8 @@ class ExperimentConfig:
     eval_seed: int = 2  # held-out data
     checkpoint: bool = True  # activation checkpointing per window
     cost_repeats: int = 30  # timed samples of wake and sleep cost per N
+    minutes: float = 0.0  # > 0: size the step count to this much training wall time (`steps` is the cap)
+    train_pool: int = 1 << 18  # training episodes generated at most; longer runs cycle through them
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -230,32 +232,77 @@ def build_model(cfg: ExperimentConfig, task: Task) -> ResearchModel:
                                         checkpoint=cfg.checkpoint))
 
 
-def train(model: ResearchModel, data: Episodes, cfg: ExperimentConfig, passes: int, device,
-          on_step: Callable[[int, float], None] | None = None) -> list[dict]:
-    """Train on `data` in order, cfg.batch_size episodes per step; returns the loss curve."""
-    opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
-    window = model.config.window
-    curve = []
-    model.train()
-    for step in range(cfg.steps):
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
+class _Trainer:
+    """One model, its optimizer and its loss curve: one per sleep depth N."""
+
+    def __init__(self, model: ResearchModel, cfg: ExperimentConfig, passes: int):
+        self.model, self.passes = model, passes
+        self.opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
+        self.curve: list[dict] = []
+        self.seconds = 0.0  # wall time of this model's steps alone (synchronised on CUDA)
+        self.cpu_seconds = 0.0
+
+    def step(self, tokens: Tensor, mask: Tensor, lr: float, log_it: bool, step: int) -> float:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        out = self.model.forward_episode(tokens, mask, self.model.config.window, self.passes)
+        self.opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        loss = out.loss.item()  # also synchronises a GPU, so the timing below is the step's own
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"N={self.passes}: loss became {loss} at step {step}; lower the lr")
+        if log_it:
+            acc = (out.logits.argmax(-1) == out.targets).float().mean().item()
+            self.curve.append({"step": step, "loss": round(loss, 5), "train_accuracy": round(acc, 4)})
+        self.seconds += time.perf_counter() - t0
+        self.cpu_seconds += time.process_time() - c0
+        return loss
+
+
+SIZING_STEPS = 20  # with cfg.minutes: lockstep steps timed before the step count is fixed
+
+
+def train_lockstep(trainers: list[_Trainer], data: Episodes, cfg: ExperimentConfig, device,
+                   on_step: Callable[[int, int, list[float]], None] | None = None) -> int:
+    """Train every model on the same batches, step by step in lockstep, so that every N gets exactly
+    the same number of steps. Returns that number.
+
+    With cfg.minutes > 0 the step count is not known in advance: the first SIZING_STEPS steps (all in
+    warm-up, whose lr does not depend on the total) are timed, then the total is fixed to fit the
+    budget, capped at cfg.steps. Should the machine slow down later, training stops at 1.15x the
+    budget; the step count actually reached is returned and recorded."""
+    total = cfg.steps
+    started = time.perf_counter()
+    step = 0
+    while step < total:
         lo = (step * cfg.batch_size) % len(data)
         tokens, mask, _ = data.batch(slice(lo, lo + cfg.batch_size), device)
-        out = model.forward_episode(tokens, mask, window, passes)
-        opt.zero_grad(set_to_none=True)
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        loss = out.loss.item()
-        if not math.isfinite(loss):
-            raise FloatingPointError(f"N={passes}: loss became {loss} at step {step}; lower the lr")
-        if step % 50 == 0 or step == cfg.steps - 1:
-            acc = (out.logits.argmax(-1) == out.targets).float().mean().item()
-            curve.append({"step": step, "loss": round(loss, 5), "train_accuracy": round(acc, 4)})
-            if on_step is not None:
-                on_step(step, loss)
-    return curve
+        lr = _lr_at(step, replace(cfg, steps=total))
+        log_it = step % 50 == 0 or step == total - 1
+        losses = [t.step(tokens, mask, lr, log_it, step) for t in trainers]
+        step += 1
+        if cfg.minutes and step == SIZING_STEPS:
+            per_step = (time.perf_counter() - started) / step
+            total = max(step + 1, min(cfg.steps, int(60 * cfg.minutes / per_step)))
+            log.info("%.0f ms per lockstep step: training %d steps to fit %.1f minutes",
+                     1000 * per_step, total, cfg.minutes)
+        if log_it and on_step is not None:
+            on_step(step - 1, total, losses)
+        if cfg.minutes and time.perf_counter() - started > 1.15 * 60 * cfg.minutes:
+            log.warning("over the time budget: stopping every N at step %d of %d", step, total)
+            break
+    return step
+
+
+def train(model: ResearchModel, data: Episodes, cfg: ExperimentConfig, passes: int, device) -> list[dict]:
+    """Train one model on `data` in order, cfg.batch_size episodes per step; returns the loss curve."""
+    trainer = _Trainer(model, cfg, passes)
+    model.train()
+    train_lockstep([trainer], data, cfg, device)
+    return trainer.curve
 
 
 @torch.no_grad()
@@ -357,36 +404,41 @@ def run_experiment(cfg: ExperimentConfig, device: str | torch.device) -> dict:
     if bad:
         raise ValueError(f"train depths {bad} are outside {cfg.task}'s depths {list(task.depths)}")
     t0 = time.perf_counter()
-    train_data = make_episodes(task, cfg.train_depths, cfg.steps * cfg.batch_size, cfg.data_seed)
+    train_data = make_episodes(task, cfg.train_depths, min(cfg.steps * cfg.batch_size, cfg.train_pool),
+                               cfg.data_seed)
     eval_data = make_episodes(task, list(task.depths), cfg.eval_per_depth * len(task.depths),
                               cfg.eval_seed, exclude=fingerprints(train_data))
     data_s = time.perf_counter() - t0
     log.info("%s: window %d, episode %d tokens, %d training / %d held-out episodes (%.1f s)",
              task.name, task.window, task.seq_len, len(train_data), len(eval_data), data_s)
 
-    runs, probes = [], []
+    trainers = []
     for passes in cfg.passes:
         model = build_model(cfg, task).to(device)
-        n_params = sum(p.numel() for p in model.parameters())
-        t_start, cpu_start = time.perf_counter(), time.process_time()
+        model.train()
+        trainers.append(_Trainer(model, cfg, passes))
+    t_start = time.perf_counter()
 
-        def on_step(step: int, loss: float, passes=passes, t_start=t_start) -> None:
-            log.info("N=%d step %d/%d loss %.4f (%.0f s)", passes, step, cfg.steps, loss,
-                     time.perf_counter() - t_start)
+    def on_step(step: int, total: int, losses: list[float]) -> None:
+        log.info("step %d/%d loss %s (%.0f s)", step, total,
+                 " ".join(f"N={t.passes}:{loss:.4f}" for t, loss in zip(trainers, losses)),
+                 time.perf_counter() - t_start)
 
-        curve = train(model, train_data, cfg, passes, device, on_step)
-        train_s = time.perf_counter() - t_start
-        train_cpu_s = time.process_time() - cpu_start
+    steps = train_lockstep(trainers, train_data, cfg, device, on_step)
+    runs, probes = [], []
+    for trainer in trainers:
         t_eval = time.perf_counter()
-        by_depth = evaluate(model, eval_data, passes, device)
+        by_depth = evaluate(trainer.model, eval_data, trainer.passes, device)
         eval_s = time.perf_counter() - t_eval
-        log.info("N=%d: %s", passes, ", ".join(f"d{d} {r['accuracy']:.3f}" for d, r in by_depth.items()))
-        runs.append({"passes": passes, "parameters": n_params, "train_seconds": round(train_s, 1),
-                     "train_ms_per_step": round(1000 * train_s / cfg.steps, 1),
-                     "train_cpu_ms_per_step": round(1000 * train_cpu_s / cfg.steps, 1),
-                     "eval_seconds": round(eval_s, 1), "curve": curve,
+        log.info("N=%d: %s", trainer.passes, ", ".join(f"d{d} {r['accuracy']:.3f}" for d, r in by_depth.items()))
+        runs.append({"passes": trainer.passes,
+                     "parameters": sum(p.numel() for p in trainer.model.parameters()),
+                     "train_seconds": round(trainer.seconds, 1),
+                     "train_ms_per_step": round(1000 * trainer.seconds / steps, 1),
+                     "train_cpu_ms_per_step": round(1000 * trainer.cpu_seconds / steps, 1),
+                     "eval_seconds": round(eval_s, 1), "curve": trainer.curve,
                      "accuracy": {str(d): r for d, r in by_depth.items()}})
-        probes.append(CostProbe(model, eval_data, passes, device))
+        probes.append(CostProbe(trainer.model, eval_data, trainer.passes, device))
 
     for _ in range(cfg.cost_repeats + 1):  # round robin over N; the first round is a warm-up
         for probe in probes:
@@ -398,7 +450,8 @@ def run_experiment(cfg: ExperimentConfig, device: str | torch.device) -> dict:
             "window": task.window, "seq_len": task.seq_len, "depths": list(task.depths), "chance": task.chance,
             "train_depths": list(cfg.train_depths),
             "out_of_range_depths": [d for d in task.depths if d not in cfg.train_depths],
-            "experiment": asdict(cfg), "device": str(device), "torch_threads": torch.get_num_threads(),
+            "experiment": asdict(replace(cfg, steps=steps)), "planned_steps": cfg.steps,
+            "device": str(device), "torch_threads": torch.get_num_threads(),
             "train_episodes": len(train_data), "eval_episodes": len(eval_data),
             "data_seconds": round(data_s, 1), "wall_seconds": round(time.perf_counter() - t0, 1),
             "runs": runs}

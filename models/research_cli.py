@@ -88,6 +88,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "more, and extra threads thrash a busy machine)")
     parser.add_argument("--steps", type=int, help="optimizer steps per model")
     parser.add_argument("--batch-size", type=int, help="episodes per step")
+    parser.add_argument("--minutes", type=float,
+                        help="size the step count to this much training wall time, every N trained in "
+                             "lockstep on the same batches (--steps becomes the cap)")
     parser.add_argument("--lr", type=float, help="peak learning rate")
     parser.add_argument("--d-model", type=int, help="model width")
     parser.add_argument("--train-depths", type=int, nargs="+", metavar="D", help="depths seen in training")
@@ -110,7 +113,7 @@ def experiment_config(args: argparse.Namespace) -> ExperimentConfig:
     """The preset for (task, quick) with the command line's overrides applied."""
     cfg = (QUICK if args.quick else FULL)[args.task]
     overrides = {"passes": list(args.passes)}
-    for name in ("steps", "batch_size", "lr", "d_model", "train_depths", "eval_per_depth", "seed",
+    for name in ("steps", "batch_size", "minutes", "lr", "d_model", "train_depths", "eval_per_depth", "seed",
                  "data_seed", "checkpoint"):
         value = getattr(args, name)
         if value is not None:
@@ -282,6 +285,9 @@ def run(args: argparse.Namespace) -> int:
         raise DreamchatError(f"--passes must all be >= 1, got {args.passes}")
     if device == "cpu":
         torch.set_num_threads(args.threads or 1)
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = True  # these tiny models gain nothing from full fp32
+        torch.backends.cudnn.allow_tf32 = True
     cfg = experiment_config(args)
     out = args.out or Path("dreamchat-research") / (args.task + ("-quick" if args.quick else ""))
     try:

@@ -236,3 +236,22 @@ def test_costs_only_times_every_n_without_training(tmp_path):
         assert 0 < c["wake_ms_per_token"] <= c["wake_ms_per_token_median"]
     assert "| 2 |" in (tmp_path / "costs.md").read_text()
     assert not (tmp_path / "results.json").exists()
+
+
+def test_a_time_budget_gives_every_n_the_same_number_of_steps(monkeypatch):
+    """--minutes: the step count is fixed from the first timed steps, the same for every N, and the
+    lr schedule runs to its end at that count."""
+    from dreamchat.models import research
+
+    clock = iter(range(0, 10_000))  # each perf_counter call advances one "second"
+    monkeypatch.setattr(research.time, "perf_counter", lambda: float(next(clock)))
+    cfg = ExperimentConfig(task="rule110", steps=1000, batch_size=2, warmup=5, minutes=5.0, lr=1e-3)
+    data = make_episodes(TASK, [0, 1], 64, seed=3)
+    trainers = [research._Trainer(tiny_model(), cfg, n) for n in (1, 2)]
+    lrs = []
+    monkeypatch.setattr(research, "_lr_at", lambda step, c: lrs.append((step, c.steps)) or 1e-3)
+    steps = research.train_lockstep(trainers, data, cfg, "cpu")
+    assert research.SIZING_STEPS < steps < 1000  # sized by the budget, not the cap
+    assert all(len(t.curve) == len(trainers[0].curve) for t in trainers)
+    assert lrs[-1] == (steps - 1, steps)  # the schedule was planned for the steps actually run
+    assert trainers[0].curve[-1]["step"] == trainers[1].curve[-1]["step"] == steps - 1
