@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--value-weight", type=float, default=3.0, help="loss weight of value tokens (default 3)")
     t.add_argument("--neutral-weight", type=float, default=0.3,
                    help="loss weight of ordinary assistant text on later days (default 0.3)")
+    t.add_argument("--kl-weight", type=float, default=1.0,
+                   help="weight of KL(backbone || fused) on later days' ordinary text (default 1)")
+    t.add_argument("--max-neutral", type=int, default=32,
+                   help="ordinary-text positions scored per episode and day (default 32)")
     t.add_argument("--config", metavar="JSON", default=None, help="MemoryConfig overrides as JSON")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
@@ -350,12 +354,13 @@ def _objective_class():
     class Objective(nn.Module):
         """Wraps a MemoryModel so DistributedDataParallel sees one forward: batch -> (loss, stats)."""
 
-        def __init__(self, model, embeddings_raw: np.ndarray, max_neutral: int = 12):
+        def __init__(self, model, embeddings_raw: np.ndarray, max_neutral: int = 32, kl_weight: float = 1.0):
             super().__init__()
             self.model = model
             self.register_buffer("E_raw", torch.as_tensor(np.asarray(embeddings_raw, np.float32)),
                                  persistent=False)
             self.max_neutral = max_neutral
+            self.kl_weight = kl_weight
 
         def nights(self, batch: dict, passes: int) -> list[dict]:
             """States before each day: [empty, after day 0, after days 0-1, ...] (differentiable)."""
@@ -370,10 +375,13 @@ def _objective_class():
                 states.append(state)
             return states
 
-        def position_loss(self, hidden, lse, target, weight, gate, read, wording, written):
+        def position_loss(self, hidden, lse, target, weight, gate, read, wording, written, kl_weight=0.0):
             """Exact full-vocabulary CE of z + bias at N positions, computing only the bias's columns.
             hidden [N, n_embd] (backbone, float), lse [N] = logsumexp(h E^T), target [N], weight [N];
-            gate [N], read/wording [N, n_embd], written [N, n_vocab]. Returns the sum of weighted CE."""
+            gate [N], read/wording [N, n_embd], written [N, n_vocab]. Returns the sum of weighted CE,
+            plus kl_weight x the weighted KL(backbone || fused): on text the memory knows nothing
+            about, the fused distribution should be the backbone's whole distribution, not only
+            give the observed token the same probability."""
             m = self.model
             cols = torch.unique(torch.cat([written.any(0).nonzero().squeeze(1), m.wording_ids, target]))
             z_c = hidden @ self.E_raw[cols].t()                                         # (N, C)
@@ -385,7 +393,13 @@ def _objective_class():
             total = torch.logaddexp(lse_rest, torch.logsumexp(fused, dim=-1))           # (N,)
             t_col = torch.searchsorted(cols, target)                                    # (N,)
             logp = fused.gather(1, t_col[:, None]).squeeze(1) - total
-            return -(logp * weight).sum()
+            loss = -(logp * weight).sum()
+            if kl_weight:
+                # KL(p_b || p_f) = (lse_f - lse_b) - sum_v p_b(v) b_v, and b is zero outside C
+                p_b = torch.exp(z_c - lse[:, None])                                     # (N, C)
+                kl = total - lse - (p_b * b_c).sum(-1)                                  # (N,)
+                loss = loss + kl_weight * (kl * weight).sum()
+            return loss
 
         def forward(self, batch: dict, passes: int):
             m = self.model
@@ -419,7 +433,8 @@ def _objective_class():
                 gate, read, wording = m.wake_features(day["hidden"].float(), day["tokens"], states[d])
                 tgt = day["tokens"][:, 1:][sel]
                 ce = self.position_loss(day["hidden"][sel].float(), day["lse"][sel], tgt, w[sel],
-                                           gate[sel], read[sel], wording[sel], states[d]["copy.written"][sel[0]])
+                                        gate[sel], read[sel], wording[sel], states[d]["copy.written"][sel[0]],
+                                        kl_weight=self.kl_weight)
                 loss, norm = loss + ce, norm + w[sel].sum()
                 stats["neutral_gate"] = float(gate[sel].mean().detach())
             return loss / norm.clamp(min=1e-9), stats
@@ -614,7 +629,8 @@ def run(args) -> int:
     torch.manual_seed(args.seed)
     model = MemoryModel(config, fs.embeddings, wording_ids=words).to(device)
     model.backbone_fingerprint = fs.backbone_fingerprint
-    objective = _objective_class()(model, fs.embeddings).to(device)
+    objective = _objective_class()(model, fs.embeddings, max_neutral=args.max_neutral,
+                                   kl_weight=args.kl_weight).to(device)
     ddp = objective
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel

@@ -108,6 +108,18 @@ def test_position_loss_equals_full_softmax(toy):
     assert float(written.sum()) > 0 and float((logits - h @ obj.E_raw.t()).detach().abs().max()) > 0.1
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-3)
 
+    # The KL term, also from the restricted columns, equals the dense KL(backbone || fused).
+    # (The toy backbone is nearly one-hot; a softened copy of its hidden states makes the KL visible.)
+    hs = 0.02 * h
+    z = hs @ obj.E_raw.t()
+    lse = torch.logsumexp(z, -1)
+    args = (tgt, w, gate[at], read[at], wording[at], written)
+    got_kl = obj.position_loss(hs, lse, *args, kl_weight=0.5) - obj.position_loss(hs, lse, *args)
+    fused = z + model.dense_bias(gate[at], read[at], wording[at], written)
+    dense_kl = (torch.softmax(z, -1) * (torch.log_softmax(z, -1) - torch.log_softmax(fused, -1))).sum(-1)
+    assert float(dense_kl.min()) >= -1e-5 and float(dense_kl.max()) > 1e-3
+    assert torch.allclose(got_kl, 0.5 * (dense_kl * w).sum(), rtol=1e-3, atol=1e-3)
+
 
 def test_training_learns_to_copy_and_resumes(toy, tmp_path):
     out = tmp_path / "toy.safetensors"
