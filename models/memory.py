@@ -45,6 +45,7 @@ from torch import Tensor
 from dreamchat.errors import DreamchatError, ModelError
 from dreamchat.models.gdn import STATE_LAYOUT, gated_delta_rule_chunked
 from dreamchat.models.tower import Tower, TowerConfig
+from dreamchat.models.wake_step import full_wake_state
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,21 @@ class MemoryModel(nn.Module):
     def _apply(self, fn, *args, **kwargs):  # .to(device) moves the derived matrix along
         out = super()._apply(fn, *args, **kwargs)
         self._refresh_values()
+        self.__dict__["_wake_step"] = None  # traced against the old tensors: trace again
         return out
+
+    def wake_step_for(self, x: Tensor, state: dict[str, Tensor]):
+        """The traced one-token tower step (`wake_step.py`) for inputs like these, traced on first
+        use and kept; None where the eager tower must run (attention blocks, T > 1, no trace)."""
+        from dreamchat.models.wake_step import trace_wake_step
+        step = self.__dict__.get("_wake_step")
+        if step is not None and step.accepts(x, state):
+            return step
+        if x.shape[1] != 1:
+            return None
+        step = trace_wake_step(self.tower, x, state)
+        self.__dict__["_wake_step"] = step
+        return step
 
     @staticmethod
     def _tower_kwargs(c: MemoryConfig) -> dict:
@@ -480,13 +495,14 @@ class WakeSession:
     the wording set)], so one token costs a tower step, a causal conv and one [|U|, H K + d] product.
     """
 
-    def __init__(self, model: MemoryModel, state: dict[str, Tensor]):
+    def __init__(self, model: MemoryModel, state: dict[str, Tensor], traced: bool = True):
         self.model = model
+        self.traced = traced  # False: always the eager tower step (the reference, for tests)
         c = model.config
         dev = model.device
         with torch.no_grad():
-            self.tower_state = {k[len(TOWER_PREFIX):]: v.to(dev).clone()
-                                for k, v in state.items() if k.startswith(TOWER_PREFIX)}
+            self.tower_state = full_wake_state(model.tower, {k[len(TOWER_PREFIX):]: v.to(dev).clone()
+                                                             for k, v in state.items() if k.startswith(TOWER_PREFIX)})
             S_copy = state[COPY_STATE].to(dev)[:1].float()                       # (1, H, K, V)
             written = state[COPY_WRITTEN].to(dev)[0].bool()                      # (n_vocab,)
             words = model.wording_ids
@@ -513,7 +529,9 @@ class WakeSession:
         if h.shape[1] != tok.shape[1] or tok.shape[1] == 0:
             raise ValueError(f"feed needs hidden [T, {c.n_embd}] and tokens [T] with T >= 1, "
                              f"got {tuple(h.shape[1:])} and {tok.shape[1]} tokens")
-        f, self.tower_state = m.tower(m.inputs(h, tok), self.tower_state)        # (1, T, d)
+        x = m.inputs(h, tok)                                                     # (1, T, d)
+        step = m.wake_step_for(x, self.tower_state) if self.traced else None
+        f, self.tower_state = (step or m.tower)(x, self.tower_state)             # (1, T, d)
         x = torch.cat([self.qbuf, m.copy.query_proj(f).transpose(1, 2)], dim=2)  # (1, HK, w + T)
         self.qbuf = x[:, :, x.shape[2] - c.query_window:]
         last = x[0, :, x.shape[2] - c.query_window - 1:]                         # (HK, w + 1)

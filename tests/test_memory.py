@@ -195,3 +195,32 @@ def test_shipped_weights_match_their_backbone():
     assert M.shipped_weights_for("not-a-fingerprint") is None
     config = MemoryConfig.from_json(meta["config"])
     assert (config.n_embd, config.n_vocab) == (576, 49152)
+
+
+def test_traced_wake_step_equals_the_eager_step(model):
+    """The traced one-token tower step (wake_step.py) gives the eager step's biases, token after
+    token, is traced once and reused, and is dropped when the model moves (it holds old tensors)."""
+    h, tok = day(20)
+    st = model.consolidate([(h, tok)], model.empty_state(), passes=1)
+    q_h, q_t = day(8, seed=4)
+    traced, eager = model.wake(st), M.WakeSession(model, st, traced=False)
+    for t in range(8):
+        a = traced.feed(q_h[t:t + 1], q_t[t:t + 1])
+        b = eager.feed(q_h[t:t + 1], q_t[t:t + 1])
+        assert np.array_equal(a.ids, b.ids) and np.allclose(a.values, b.values, atol=1e-5), t
+    step = model.__dict__["_wake_step"]
+    assert step is not None and model.wake(st).feed(q_h[:1], q_t[:1]) is not None
+    assert model.__dict__["_wake_step"] is step
+    model.to(torch.float32)
+    assert model.__dict__["_wake_step"] is None
+
+
+def test_a_tower_with_attention_keeps_the_eager_step(emb):
+    torch.manual_seed(0)
+    m = MemoryModel(MemoryConfig(**{**CFG, "tower_layout": "AG"}), emb, wording_ids=range(100, 110)).eval()
+    h, tok = day(12)
+    st = m.consolidate([(h, tok)], m.empty_state(), passes=1)
+    session = m.wake(st)
+    for t in range(3):
+        session.feed(h[t:t + 1], tok[t:t + 1])
+    assert m.__dict__.get("_wake_step") is None
