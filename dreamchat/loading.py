@@ -34,4 +34,12 @@ def load_memory_model(backbone, weights: str | None):
     if path is None:
         log.info("no trained memory tower for %s; sleep will archive days without consolidating", backbone.name)
         return None, None
-    return MemoryModel.load(path, backbone.output_embeddings(), backbone.fingerprint), path
+    model = MemoryModel.load(path, backbone.output_embeddings(), backbone.fingerprint)
+    import torch
+    if torch.cuda.is_available():
+        model.to("cuda")  # sleep's passes run there; wake copies one small bias back per token
+    else:
+        # The tower's per-token ops are tiny: with several threads, hand-offs between them cost more
+        # than the work (20x measured on 2 busy cores). llama.cpp keeps its own threads.
+        torch.set_num_threads(1)
+    return model, path
