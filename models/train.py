@@ -1,12 +1,13 @@
 """Training of the memory model's slow weights (`dreamchat train`; also `torchrun -m dreamchat.models.train`).
 
-1. **Data.** Multi-day episodes from `models/episodes.py` (facts stated on one day, asked about on a
-   later one, plus small talk and questions about facts never stated). Every day and every probe
-   (question + target reply) is rendered exactly as the assistant would see it and decoded once with
-   llama.cpp; hidden states go to a `FeatureCache` (float16 shards), keyed by the backbone's
-   fingerprint and a hash of the texts, together with an `index.json` (which sequences form which
-   episode) and the backbone's output embeddings. Building the cache is the slow part (~450
-   tokens/s on 2 cores); it happens once, on rank 0, and resumes shard by shard.
+1. **Data** (`models/train_data.py`). Multi-day episodes from `models/episodes.py` (facts stated
+   on one day, asked about on a later one, plus small talk and questions about facts never
+   stated). Every day and every probe (question + target reply) is rendered exactly as the
+   assistant would see it and decoded once with llama.cpp; hidden states go to a `FeatureCache`
+   (float16 shards), keyed by the backbone's fingerprint and a hash of the texts, together with an
+   `index.json` (which sequences form which episode) and the backbone's output embeddings. Building
+   the cache is the slow part (~450 tokens/s on 2 cores); it happens once, on rank 0, and resumes
+   shard by shard.
 2. **Objective.** For a batch of episodes: sleep day after day (Algorithm 1, `passes` passes, drawn
    per step from `--passes`), then wake on every probe from the state of the nights before it, and
    take the cross-entropy of the fused logits z + bias on the reply tokens (value tokens weighted
@@ -32,14 +33,13 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from dreamchat.models.train_data import FeatureSet, build_feature_set, make_batch, wording_vocabulary
 
-INDEX_FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------------ arguments
@@ -86,260 +86,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     o.add_argument("--build-only", choices=["train", "test", "both"], default=None,
                    help="only build the feature set(s) and stop (e.g. two processes building one each)")
-
-
-# ------------------------------------------------------------------------------------------ data
-
-@dataclass
-class ProbeRef:
-    name: str                   # sequence name in the feature cache
-    day: int                    # asked on this day: memory = the nights of days < day
-    kind: str = ""
-    combined: bool = False
-    answer: str = ""
-
-
-@dataclass
-class EpisodeRef:
-    days: list[str]             # sequence names, day by day
-    probes: list[ProbeRef] = field(default_factory=list)
-
-
-def _piece_spans(backbone, tokens: list[int]) -> list[tuple[int, int]]:
-    """Byte span of every token in the concatenated detokenized text."""
-    spans, pos = [], 0
-    for t in tokens:
-        n = len(backbone.detokenize([t]))
-        spans.append((pos, pos + n))
-        pos += n
-    return spans
-
-
-def _message_weights(backbone, messages, system_prompt, tokens, role: str, w: float) -> np.ndarray:
-    """Weight w on the content tokens of every `role` message (predicting them from the position before)."""
-    from dreamchat.models.features import render_day
-    weight = np.zeros(len(tokens), np.float32)
-    for i, m in enumerate(messages):
-        if m["role"] != role:
-            continue
-        start = len(render_day(backbone, messages[:i], system_prompt, add_generation_prompt=True))
-        end = len(render_day(backbone, messages[: i + 1], system_prompt))
-        if start < end <= len(tokens):
-            weight[start - 1: end - 2] = w        # predict tokens[start .. end-2] (content + end-of-turn)
-    return weight
-
-
-def _reply_weights(backbone, prefix_len: int, tokens: list[int], answer: str, value_weight: float) -> np.ndarray:
-    """1 on the reply tokens (through the end-of-turn token), value_weight where they spell `answer`."""
-    weight = np.zeros(len(tokens), np.float32)
-    eos = [i for i, t in enumerate(tokens) if t in backbone.eos_ids and i >= prefix_len]
-    end = eos[0] if eos else len(tokens) - 1
-    weight[prefix_len - 1: end] = 1.0            # position t predicts tokens[t + 1]
-    if answer:
-        reply = tokens[prefix_len: end]
-        spans = _piece_spans(backbone, reply)
-        text = b"".join(backbone.detokenize([t]) for t in reply)
-        at = text.find(answer.encode("utf-8"))
-        if at >= 0:
-            for j, (a, b) in enumerate(spans):
-                if a < at + len(answer.encode("utf-8")) and b > at:
-                    weight[prefix_len + j - 1] = value_weight
-    return weight
-
-
-def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: str, *,
-                      value_weight: float, neutral_weight: float, shard_size: int = 50,
-                      progress: bool = True) -> Path:
-    """Render and decode every day and probe of `episodes` once; returns the feature-set folder.
-
-    Writes `index.json` (episode structure, shapes, backbone fingerprint), `embeddings.npy` (the
-    backbone's output embeddings) and the feature shards. Resumes an interrupted build.
-    """
-    import torch
-    from tqdm import tqdm
-
-    from dreamchat.models.features import FeatureCache, CachedSequence, episode_set_key, render_day
-
-    payload = [[[dict(m) for m in day] for day in ep.days] +
-               [[p.day, p.question, p.reply, p.answer, p.kind] for p in ep.probes] for ep in episodes]
-    settings = {"system_prompt": system_prompt, "value_weight": value_weight,
-                "neutral_weight": neutral_weight, "shard_size": shard_size, "name": name}
-    key = f"{name}-{episode_set_key(backbone.fingerprint, payload, settings)}"
-    cache = FeatureCache(root, key)
-    index = cache.dir / "index.json"
-    if index.is_file() and json.loads(index.read_text())["settings"].get("complete", True):
-        return cache.dir
-    E = torch.from_numpy(np.asarray(backbone.output_embeddings(), dtype=np.float32))   # (n_vocab, n_embd)
-
-    def sequence(tokens: list[int], weight: np.ndarray, hidden: np.ndarray | None = None) -> CachedSequence:
-        if hidden is None:
-            hidden = cache.hidden_of(backbone, tokens)                                # (T, n_embd) f16
-        lse = np.zeros(len(tokens), np.float32)
-        at = np.nonzero(weight)[0]
-        if len(at):
-            z = torch.from_numpy(hidden[at].astype(np.float32)) @ E.t()               # (n, n_vocab)
-            lse[at] = torch.logsumexp(z, dim=-1).numpy()
-        return CachedSequence(np.asarray(tokens, np.int64), hidden, weight, lse)
-
-    system_tokens = render_day(backbone, [], system_prompt)
-    system_hidden: list[np.ndarray] = []
-
-    def decode_after_prefix(toks: list[int]) -> np.ndarray:
-        """Hidden states of `toks` from an empty cache; the system prompt, the same at the start of
-        every sequence, is decoded once and kept in the KV cache."""
-        P = len(system_tokens)
-        if P and toks[:P] == system_tokens and len(toks) > P:
-            if not system_hidden or backbone.tokens[:P] != system_tokens:
-                system_hidden[:] = [cache.hidden_of(backbone, system_tokens)]
-            backbone.truncate(P)
-            rest = np.asarray(backbone.decode(toks[P:], hidden=True).hidden, np.float16)
-            return np.concatenate([system_hidden[0], rest])
-        return cache.hidden_of(backbone, toks)
-
-    def day_and_probes(ep, e: int, ref: EpisodeRef) -> dict[str, CachedSequence]:
-        """All sequences of one episode. Probes on day d share that day's messages as a prefix:
-        decode it once, then each question + reply on top of it (KV truncated back in between)."""
-        out = {}
-        for d, day in enumerate(ep.days):
-            toks = render_day(backbone, day, system_prompt)
-            w = (_message_weights(backbone, list(day), system_prompt, toks, "assistant", neutral_weight)
-                 if d > 0 else np.zeros(len(toks), np.float32))
-            hidden_day = decode_after_prefix(toks)
-            out[ref.days[d]] = sequence(toks, w, hidden_day)
-            for k, p in enumerate(ep.probes):
-                if int(p.day) != d:
-                    continue
-                q = list(day) + [{"role": "user", "content": p.question}]
-                prefix = render_day(backbone, q, system_prompt, add_generation_prompt=True)
-                full = render_day(backbone, q + [{"role": "assistant", "content": p.reply}], system_prompt)
-                if full[:len(toks)] == toks and backbone.n_past >= len(toks) and backbone.tokens[:len(toks)] == toks:
-                    backbone.truncate(len(toks))
-                    rest = np.asarray(backbone.decode(full[len(toks):], hidden=True).hidden, np.float16)
-                    hidden = np.concatenate([hidden_day, rest])
-                else:
-                    hidden = None
-                w = _reply_weights(backbone, len(prefix), full, p.answer or "", value_weight)
-                out[f"e{e}/p{k}"] = sequence(full, w, hidden)
-        return out
-
-    refs: list[EpisodeRef] = []
-    n_shards = -(-len(episodes) // shard_size)
-    bar = tqdm(total=len(episodes), desc=f"features ({name})", unit="ep", disable=not progress)
-    cache.dir.mkdir(parents=True, exist_ok=True)
-    np.save(cache.dir / "embeddings.npy", E.numpy())
-    for s in range(n_shards):
-        batch = episodes[s * shard_size:(s + 1) * shard_size]
-        build = not cache.has_shard(s)
-        seqs = {}
-        for j, ep in enumerate(batch):
-            e = s * shard_size + j
-            ref = EpisodeRef(days=[f"e{e}/d{d}" for d in range(len(ep.days))])
-            ref.probes = [ProbeRef(f"e{e}/p{k}", int(p.day), str(p.kind), bool(p.combined), str(p.answer or ""))
-                          for k, p in enumerate(ep.probes)]
-            if build:
-                seqs.update(day_and_probes(ep, e, ref))
-            refs.append(ref)
-            bar.update(1)
-        if build:
-            cache.write_shard(s, seqs)
-        # The index covers the finished shards, so a partial set can already be trained on.
-        write_index(cache.dir, refs, None, backbone.fingerprint, getattr(backbone, "name", ""),
-                    {**settings, "complete": s == n_shards - 1, "n_shards": s + 1}, E.shape)
-    bar.close()
-    backbone.clear()
-    return cache.dir
-
-
-def write_index(folder: Path, refs: list[EpisodeRef], embeddings: np.ndarray | None, backbone_fingerprint: str,
-                backbone_name: str = "", settings: dict | None = None, shape: tuple | None = None) -> None:
-    """Write `index.json` (the episodes whose shards are on disk), and `embeddings.npy` (the
-    backbone's output embeddings) when given. The index is replaced atomically, after its shards."""
-    if embeddings is not None:
-        np.save(folder / "embeddings.npy", np.asarray(embeddings, np.float32))
-        shape = embeddings.shape
-    index = {"format_version": INDEX_FORMAT_VERSION, "backbone_fingerprint": backbone_fingerprint,
-             "backbone_name": backbone_name, "n_embd": int(shape[1]), "n_vocab": int(shape[0]),
-             "settings": settings or {},
-             "episodes": [{"days": r.days, "probes": [vars(p) for p in r.probes]} for r in refs]}
-    tmp = folder / "index.json.tmp"
-    tmp.write_text(json.dumps(index))
-    tmp.replace(folder / "index.json")
-
-
-class FeatureSet:
-    """A built feature set in memory: sequences by name, episode structure, embeddings."""
-
-    def __init__(self, folder: str | Path):
-        from dreamchat.models.features import FeatureCache
-        from dreamchat.errors import DreamchatError
-        folder = Path(folder)
-        if not (folder / "index.json").is_file():
-            raise DreamchatError(f"{folder} is not a feature set (no index.json); build one with `dreamchat train`")
-        self.index = json.loads((folder / "index.json").read_text())
-        self.episodes = [EpisodeRef(e["days"], [ProbeRef(**p) for p in e["probes"]])
-                         for e in self.index["episodes"]]
-        self.seqs = FeatureCache(folder.parent, folder.name).read_all()
-        # a set still being built may hold a shard newer than its index: keep indexed episodes only
-        self.episodes = [e for e in self.episodes if all(n in self.seqs for n in e.days)]
-        self.embeddings = np.load(folder / "embeddings.npy")
-        self.backbone_fingerprint = self.index["backbone_fingerprint"]
-
-
-def wording_vocabulary(fs: FeatureSet, limit: int) -> list[int]:
-    """The wording path's ids: the most frequent non-value reply tokens of the training probes."""
-    counts: dict[int, int] = {}
-    for ep in fs.episodes:
-        for p in ep.probes:
-            s = fs.seqs[p.name]
-            for t in np.nonzero(s.weight == 1.0)[0]:     # plain reply tokens (value tokens weigh more)
-                tok = int(s.tokens[t + 1])
-                counts[tok] = counts.get(tok, 0) + 1
-    return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]]
-
-
-# ------------------------------------------------------------------------------------------ batches
-
-def _pad(arrays: list[np.ndarray], dtype, fill=0) -> np.ndarray:
-    T = max((len(a) for a in arrays), default=0)
-    out = np.full((len(arrays), max(T, 1)) + arrays[0].shape[1:], fill, dtype=dtype)
-    for i, a in enumerate(arrays):
-        out[i, :len(a)] = a
-    return out
-
-
-def make_batch(fs: FeatureSet, episode_ids: list[int], device) -> dict:
-    """Tensors for a batch of episodes: padded days (day-major) and padded probes."""
-    import torch
-    eps = [fs.episodes[i] for i in episode_ids]
-    n_days = max(len(e.days) for e in eps)
-    days = []
-    for d in range(n_days):
-        seqs = [fs.seqs[e.days[d]] if d < len(e.days) else None for e in eps]
-        toks = [s.tokens if s is not None else np.zeros(0, np.int64) for s in seqs]
-        hid = [s.hidden if s is not None else np.zeros((0, fs.embeddings.shape[1]), np.float16) for s in seqs]
-        wts = [s.weight if s is not None else np.zeros(0, np.float32) for s in seqs]
-        lse = [s.lse if s is not None else np.zeros(0, np.float32) for s in seqs]
-        tokens = torch.from_numpy(_pad(toks, np.int64))
-        valid = torch.from_numpy(_pad([np.ones(len(t), bool) for t in toks], bool))
-        nxt = torch.cat([tokens[:, 1:], torch.full((len(eps), 1), -1)], dim=1)
-        nxt = torch.where(torch.cat([valid[:, 1:], torch.zeros(len(eps), 1, dtype=torch.bool)], 1), nxt, -1)
-        days.append({"tokens": tokens.to(device), "next": nxt.to(device), "valid": valid.to(device),
-                     "hidden": torch.from_numpy(_pad(hid, np.float16)).to(device),
-                     "weight": torch.from_numpy(_pad(wts, np.float32)).to(device),
-                     "lse": torch.from_numpy(_pad(lse, np.float32)).to(device),
-                     "present": torch.tensor([d < len(e.days) for e in eps], device=device)})
-    probes = [(b, p) for b, e in enumerate(eps) for p in e.probes]
-    batch = {"days": days, "probe_episode": torch.tensor([b for b, _ in probes], dtype=torch.long, device=device),
-             "probe_day": torch.tensor([min(p.day, n_days) for _, p in probes], dtype=torch.long, device=device),
-             "probe_refs": [p for _, p in probes]}
-    if probes:
-        seqs = [fs.seqs[p.name] for _, p in probes]
-        batch.update({
-            "p_tokens": torch.from_numpy(_pad([s.tokens for s in seqs], np.int64)).to(device),
-            "p_hidden": torch.from_numpy(_pad([s.hidden for s in seqs], np.float16)).to(device),
-            "p_weight": torch.from_numpy(_pad([s.weight for s in seqs], np.float32)).to(device),
-            "p_lse": torch.from_numpy(_pad([s.lse for s in seqs], np.float32)).to(device)})
-    return batch
 
 
 # ------------------------------------------------------------------------------------------ objective

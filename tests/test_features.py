@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dreamchat.models import train as T
 from dreamchat.models.backbone import Backbone
 from dreamchat.models.episodes import make_episodes
 from dreamchat.models.features import FeatureCache, CachedSequence, day_chunks, render_day
+from dreamchat.models.train_data import FeatureSet, build_feature_set
 
 MESSAGES = [{"role": "user", "text": "My dog is called Rex."}, {"role": "assistant", "text": "Nice!"},
             {"role": "user", "content": "I live in Paris."}]
@@ -68,9 +68,9 @@ def test_feature_cache_roundtrip(tmp_path):
 
 def test_build_feature_set_marks_reply_and_value_tokens(bb, tmp_path):
     episodes = make_episodes(3, split="train", seed=5)
-    folder = T.build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", value_weight=3.0,
-                                 neutral_weight=0.5, shard_size=2, progress=False)
-    fs = T.FeatureSet(folder)
+    folder = build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", value_weight=3.0,
+                               neutral_weight=0.5, shard_size=2, progress=False)
+    fs = FeatureSet(folder)
     assert len(fs.episodes) == 3 and fs.embeddings.shape == (bb.n_vocab, bb.n_embd)
     ep, ref = episodes[0], fs.episodes[0]
     probe, pref = ep.probes[0], ref.probes[0]
@@ -92,5 +92,5 @@ def test_build_feature_set_marks_reply_and_value_tokens(bb, tmp_path):
     z = seq.hidden[at].astype(np.float32) @ E.T
     assert np.allclose(seq.lse[at], np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1), atol=1e-3)
     # rebuilding finds the finished set
-    assert T.build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", value_weight=3.0,
-                               neutral_weight=0.5, shard_size=2, progress=False) == folder
+    assert build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", value_weight=3.0,
+                             neutral_weight=0.5, shard_size=2, progress=False) == folder

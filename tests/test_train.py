@@ -23,6 +23,8 @@ import torch
 
 from dreamchat.models import train as T
 from dreamchat.models.features import FeatureCache, CachedSequence
+from dreamchat.models.train_data import (EpisodeRef, FeatureSet, ProbeRef, make_batch, wording_vocabulary,
+                                         write_index)
 
 V, D = 300, 32
 TINY = {"d_model": 32, "n_heads": 2, "head_dim": 16, "copy_heads": 2, "copy_key_dim": 16,
@@ -45,14 +47,14 @@ def write_toy_set(folder: Path, n_episodes: int, seed: int, emb: np.ndarray) -> 
         w = np.zeros(len(small), np.float32)
         w[2:6] = 0.3
         seqs[f"e{e}/d1"] = CachedSequence(small, hid(small), w, np.zeros(len(small), np.float32))
-        ref = T.EpisodeRef(days=[f"e{e}/d0", f"e{e}/d1"])
+        ref = EpisodeRef(days=[f"e{e}/d0", f"e{e}/d1"])
         for j, (k, v) in enumerate(pairs):
             toks = np.asarray([7, 8, marker, k, v, end], np.int64)
             w = np.zeros(len(toks), np.float32)
             w[3] = 3.0                                                        # predict v from k
             w[4] = 1.0                                                        # then the end token
             seqs[f"e{e}/p{j}"] = CachedSequence(toks, hid(toks), w, np.zeros(len(toks), np.float32))
-            ref.probes.append(T.ProbeRef(f"e{e}/p{j}", day=1, kind="fact", answer=str(v)))
+            ref.probes.append(ProbeRef(f"e{e}/p{j}", day=1, kind="fact", answer=str(v)))
         refs.append(ref)
     # exact log-sum-exp of the "backbone" logits h E^T where a loss is taken
     for s in seqs.values():
@@ -61,7 +63,7 @@ def write_toy_set(folder: Path, n_episodes: int, seed: int, emb: np.ndarray) -> 
         s.lse[at] = np.log(np.exp(z - z.max(1, keepdims=True)).sum(1)) + z.max(1)
     cache = FeatureCache(folder.parent, folder.name)
     cache.write_shard(0, seqs)
-    T.write_index(cache.dir, refs, emb, backbone_fingerprint="toy")
+    write_index(cache.dir, refs, emb, backbone_fingerprint="toy")
     return cache.dir
 
 
@@ -86,16 +88,16 @@ def args_for(train_dir, eval_dir, out, **kw) -> argparse.Namespace:
 def test_position_loss_equals_full_softmax(toy):
     """The restricted-column CE equals the plain full-vocabulary CE of z + dense bias."""
     from dreamchat.models.memory import MemoryConfig, MemoryModel
-    fs = T.FeatureSet(toy[0])
+    fs = FeatureSet(toy[0])
     torch.manual_seed(0)
-    words = T.wording_vocabulary(fs, TINY["n_wording"])
+    words = wording_vocabulary(fs, TINY["n_wording"])
     model = MemoryModel(MemoryConfig(n_embd=D, n_vocab=V, **{**TINY, "n_wording": len(words)}),
                         fs.embeddings, wording_ids=words)
     with torch.no_grad():
         model.copy_log_scale.fill_(3.0)
         model.gate.bias.fill_(0.0)
     obj = T._objective_class()(model, fs.embeddings)
-    batch = T.make_batch(fs, [0, 1, 2], torch.device("cpu"))
+    batch = make_batch(fs, [0, 1, 2], torch.device("cpu"))
     states = obj.nights(batch, passes=2)
     st = {k: torch.stack([s[k] for s in states])[batch["probe_day"], batch["probe_episode"]] for k in states[0]}
     gate, read, wording = model.wake_features(batch["p_hidden"].float(), batch["p_tokens"], st)
@@ -132,7 +134,7 @@ def test_training_learns_to_copy_and_resumes(toy, tmp_path):
     assert ev["recall"] >= 0.2, ev                    # ~0.3 after 150 steps; chance is 1/300
     assert ev["wiped_recall"] < 0.1
     from dreamchat.models.memory import MemoryModel
-    fs = T.FeatureSet(toy[0])
+    fs = FeatureSet(toy[0])
     model = MemoryModel.load(out, fs.embeddings)
     assert model.fingerprint == summary["fingerprint"]
     # resume: the checkpoint holds step 150; asking for 160 steps trains 10 more
