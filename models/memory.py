@@ -23,7 +23,8 @@ Sleep is Algorithm 1 of the paper, chunk after chunk: every pass starts from the
 previous pass and reads the previous pass's features; features are dropped after the last pass.
 The copy memory is written once per pass with that pass's keys (values stay the next-token
 embeddings); at wake it is read-only (the day itself is in the backbone's KV cache), while the
-tower's GDN states keep their single-pass updates in a scratch copy (`WakeSession`).
+tower's GDN states keep their single-pass updates in a scratch copy (`WakeSession`, in
+`models/wake.py`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -45,7 +47,9 @@ from torch import Tensor
 from dreamchat.errors import DreamchatError, ModelError
 from dreamchat.models.gdn import STATE_LAYOUT, gated_delta_rule_chunked
 from dreamchat.models.tower import Tower, TowerConfig
-from dreamchat.models.wake_step import full_wake_state
+
+if TYPE_CHECKING:
+    from dreamchat.models.wake import WakeSession
 
 log = logging.getLogger(__name__)
 
@@ -224,9 +228,9 @@ class MemoryModel(nn.Module):
         return out
 
     def wake_step_for(self, x: Tensor, state: dict[str, Tensor]):
-        """The traced one-token tower step (`wake_step.py`) for inputs like these, traced on first
+        """The traced one-token tower step (`wake.py`) for inputs like these, traced on first
         use and kept; None where the eager tower must run (attention blocks, T > 1, no trace)."""
-        from dreamchat.models.wake_step import trace_wake_step
+        from dreamchat.models.wake import trace_wake_step
         step = self.__dict__.get("_wake_step")
         if step is not None and step.accepts(x, state):
             return step
@@ -400,6 +404,7 @@ class MemoryModel(nn.Module):
 
     def wake(self, state: dict[str, Tensor]) -> "WakeSession":
         """A streaming session over `state` (read, never modified: the session works on copies)."""
+        from dreamchat.models.wake import WakeSession  # here, not at the top: wake.py imports this module
         self.check_state(state)
         return WakeSession(self, state)
 
@@ -485,64 +490,6 @@ class MemoryModel(nn.Module):
         model.backbone_fingerprint = stored_fp or None
         model.eval()
         return model
-
-
-class WakeSession:
-    """Streaming wake over a scratch copy of the state: `feed` returns the bias for the next token.
-
-    Fixed products are computed once here: for the union U of written ids and wording ids,
-    A = [s * E_hat[U] S_copy^T (per head, zero for ids never written) | E_hat[U] W_o (zero outside
-    the wording set)], so one token costs a tower step, a causal conv and one [|U|, H K + d] product.
-    """
-
-    def __init__(self, model: MemoryModel, state: dict[str, Tensor], traced: bool = True):
-        self.model = model
-        self.traced = traced  # False: always the eager tower step (the reference, for tests)
-        c = model.config
-        dev = model.device
-        with torch.no_grad():
-            self.tower_state = full_wake_state(model.tower, {k[len(TOWER_PREFIX):]: v.to(dev).clone()
-                                                             for k, v in state.items() if k.startswith(TOWER_PREFIX)})
-            S_copy = state[COPY_STATE].to(dev)[:1].float()                       # (1, H, K, V)
-            written = state[COPY_WRITTEN].to(dev)[0].bool()                      # (n_vocab,)
-            words = model.wording_ids
-            ids = torch.unique(torch.cat([written.nonzero().squeeze(1), words]))  # (U,)
-            E_u = model.emb[ids]                                                 # (U, V)
-            copy_part = torch.einsum("uv,hkv->uhk", model.emb_v[ids], S_copy[0]).reshape(len(ids), -1)  # (U, H K)
-            copy_part = copy_part * (written[ids][:, None] * model.copy_log_scale.exp())
-            in_words = torch.zeros(c.n_vocab, dtype=torch.bool, device=dev)
-            in_words[words] = True
-            word_part = (E_u @ model.wording.weight) * in_words[ids][:, None]    # (U, d)
-            self.ids = ids.cpu().numpy()
-            self.A = torch.cat([copy_part, word_part], dim=1).contiguous()       # (U, H K + d)
-            self.gram = S_copy[0] @ S_copy[0].transpose(1, 2)                    # (H, K, K)
-            self.qbuf = torch.zeros(1, c.copy_heads * c.copy_key_dim, c.query_window, device=dev)
-        self.n_fed = 0
-
-    @torch.no_grad()
-    def feed(self, hidden: np.ndarray, tokens: np.ndarray) -> SparseBias:
-        """One pass over T new tokens (hidden [T, n_embd], tokens [T]); returns the logit bias for the
-        token that follows the last of them."""
-        m, c = self.model, self.model.config
-        h = torch.as_tensor(np.asarray(hidden, dtype=np.float32), device=m.device).reshape(1, -1, c.n_embd)
-        tok = torch.as_tensor(np.asarray(tokens, dtype=np.int64), device=m.device).reshape(1, -1)
-        if h.shape[1] != tok.shape[1] or tok.shape[1] == 0:
-            raise ValueError(f"feed needs hidden [T, {c.n_embd}] and tokens [T] with T >= 1, "
-                             f"got {tuple(h.shape[1:])} and {tok.shape[1]} tokens")
-        x = m.inputs(h, tok)                                                     # (1, T, d)
-        step = m.wake_step_for(x, self.tower_state) if self.traced else None
-        f, self.tower_state = (step or m.tower)(x, self.tower_state)             # (1, T, d)
-        x = torch.cat([self.qbuf, m.copy.query_proj(f).transpose(1, 2)], dim=2)  # (1, HK, w + T)
-        self.qbuf = x[:, :, x.shape[2] - c.query_window:]
-        last = x[0, :, x.shape[2] - c.query_window - 1:]                         # (HK, w + 1)
-        q = (last * m.copy.query_conv[:, 0]).sum(-1).view(c.copy_heads, -1)     # (H, K)
-        q = F.normalize(q, dim=-1, eps=1e-6)
-        norms = torch.einsum("hk,hkj,hj->h", q, self.gram, q).clamp(min=0).sqrt()  # |S_copy^T q| per head
-        f_last = f[0, -1]                                                        # (d,)
-        gate = torch.sigmoid(m.gate(torch.cat([f_last, norms])))                 # (1,)
-        values = (self.A @ torch.cat([q.reshape(-1), f_last])) * gate            # (U,)
-        self.n_fed += tok.shape[1]
-        return SparseBias(ids=self.ids, values=values.float().cpu().numpy())
 
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"

@@ -13,6 +13,7 @@ from dreamchat.errors import ModelError
 from dreamchat.models import memory as M
 from dreamchat.models.memory import (COPY_STATE, COPY_WRITTEN, ConsolidationCancelled, MemoryConfig,
                                      MemoryModel, SparseBias)
+from dreamchat.models.wake import WakeSession
 
 V, D = 200, 48
 CFG = dict(n_embd=D, n_vocab=V, d_model=32, n_heads=2, head_dim=16, copy_heads=2, copy_key_dim=8,
@@ -198,12 +199,12 @@ def test_shipped_weights_match_their_backbone():
 
 
 def test_traced_wake_step_equals_the_eager_step(model):
-    """The traced one-token tower step (wake_step.py) gives the eager step's biases, token after
+    """The traced one-token tower step (wake.py) gives the eager step's biases, token after
     token, is traced once and reused, and is dropped when the model moves (it holds old tensors)."""
     h, tok = day(20)
     st = model.consolidate([(h, tok)], model.empty_state(), passes=1)
     q_h, q_t = day(8, seed=4)
-    traced, eager = model.wake(st), M.WakeSession(model, st, traced=False)
+    traced, eager = model.wake(st), WakeSession(model, st, traced=False)
     for t in range(8):
         a = traced.feed(q_h[t:t + 1], q_t[t:t + 1])
         b = eager.feed(q_h[t:t + 1], q_t[t:t + 1])
