@@ -46,7 +46,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default=None, help="GGUF (default: the default model)")
     p.add_argument("--weights", default=None, help="memory weights (default: the shipped ones)")
-    p.add_argument("--threads", type=int, default=2, help="CPU threads for llama.cpp and torch (default 2)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for llama.cpp (default 2)")
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="torch CPU threads (default 1, as the app runs the tower: dreamchat/loading.py)")
     p.add_argument("--tokens", type=int, default=64, help="single-token steps to time (default 64)")
     p.add_argument("--nights", type=int, default=3, help="days slept before timing wake (default 3)")
     p.add_argument("--sleep-tokens", type=int, default=4000, help="tokens of the day to sleep on (default 4000)")
@@ -55,7 +57,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.torch_threads)
 
     backbone = Backbone(args.model or default_model_path(), n_ctx=4096, n_threads=args.threads)
     weights = Path(args.weights) if args.weights else default_weights_path()
@@ -113,6 +115,7 @@ def main(argv=None) -> int:
 
     results = {
         "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": args.threads,
+        "torch_threads": args.torch_threads,
         "weights": str(weights) if weights.is_file() else "untrained (default size)",
         "wake": {"backbone_decode_ms_per_token": round(backbone_ms, 3),
                  "tower_feed_ms_per_token": round(tower_ms, 3),
