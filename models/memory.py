@@ -227,16 +227,17 @@ class MemoryModel(nn.Module):
         self.__dict__["_wake_step"] = None  # traced against the old tensors: trace again
         return out
 
-    def wake_step_for(self, x: Tensor, state: dict[str, Tensor]):
-        """The traced one-token tower step (`wake.py`) for inputs like these, traced on first
-        use and kept; None where the eager tower must run (attention blocks, T > 1, no trace)."""
-        from dreamchat.models.wake import trace_wake_step
+    def traced_feed_for(self, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
+                        state: dict[str, Tensor]):
+        """The traced one-token wake feed (`wake.py`) for inputs like these, traced on first use
+        and kept; None where the eager feed must run (attention blocks, T > 1, no trace)."""
+        from dreamchat.models.wake import trace_feed  # wake.py imports this module
         step = self.__dict__.get("_wake_step")
-        if step is not None and step.accepts(x, state):
+        if step is not None and step.accepts(h, state):
             return step
-        if x.shape[1] != 1:
+        if h.shape[1] != 1:
             return None
-        step = trace_wake_step(self.tower, x, state)
+        step = trace_feed(self, h, tok, qbuf, gram, A, state)
         self.__dict__["_wake_step"] = step
         return step
 

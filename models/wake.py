@@ -6,14 +6,15 @@ The products that stay fixed during a day (the copy memory read through the writ
 ids) are computed once when the session opens, so a token costs a tower step, a causal conv and
 one small matrix product.
 
-The tower step itself: at wake the tower runs one token at a time, and eager PyTorch spends most of
-such a step in per-op dispatch (about 250 tiny ops for the shipped two-block tower). A TorchScript
-trace of the same step runs the same kernels from a recorded graph in about half the time (measured
-on 1 CPU thread: 1.52 ms -> 0.84 ms per token), with no compiler needed on the user's machine.
+The one-token feed itself: at wake the tower runs one token at a time, and eager PyTorch spends most
+of such a step in per-op dispatch (about 300 tiny ops for the shipped two-block tower and the
+memory read). A TorchScript trace of the same feed runs the same kernels from a recorded graph in
+about half the time (the tower part, measured on 1 CPU thread: 1.52 ms -> 0.84 ms per token), with
+no compiler needed on the user's machine.
 
 Only towers made of Gated DeltaNet blocks are traced: their state (S and the conv cache of every
 block) has a fixed shape, so one trace serves every token. Attention blocks grow a KV cache, so a
-tower with any of them, or any failure to trace, keeps the eager step, which computes the same
+tower with any of them, or any failure to trace, keeps the eager feed, which computes the same
 numbers (`tests/test_memory.py` checks the two against each other).
 """
 
@@ -33,16 +34,36 @@ from dreamchat.models.tower import Tower
 log = logging.getLogger(__name__)
 
 
-class _Positional(nn.Module):
-    """The tower's one-token step with its state as a flat tuple of tensors (what tracing needs)."""
+def read_memory(m: MemoryModel, f: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor) -> tuple[Tensor, Tensor]:
+    """The copy-memory read and the bias for the token after the last of f [1, T, d]: query conv
+    over qbuf (the last query_window projections) and f, gate, then A [U, H K + d] times [q; f].
+    Returns (bias values [U], new qbuf). Shared by the eager feed and the traced graph."""
+    c = m.config
+    x = torch.cat([qbuf, m.copy.query_proj(f).transpose(1, 2)], dim=2)   # (1, HK, w + T)
+    qbuf = x[:, :, x.shape[2] - c.query_window:]
+    last = x[0, :, x.shape[2] - c.query_window - 1:]                     # (HK, w + 1)
+    q = (last * m.copy.query_conv[:, 0]).sum(-1).view(c.copy_heads, -1) # (H, K)
+    q = F.normalize(q, dim=-1, eps=1e-6)
+    norms = torch.einsum("hk,hkj,hj->h", q, gram, q).clamp(min=0).sqrt() # |S_copy^T q| per head
+    f_last = f[0, -1]                                                    # (d,)
+    gate = torch.sigmoid(m.gate(torch.cat([f_last, norms])))             # (1,)
+    return (A @ torch.cat([q.reshape(-1), f_last])) * gate, qbuf         # (U,), (1, HK, w)
 
-    def __init__(self, tower: Tower, names: list[str]):
+
+class _FeedGraph(nn.Module):
+    """One token of `WakeSession.feed` with every input a tensor and the tower state a flat tuple
+    (what tracing needs): (h, tok, qbuf, gram, A, *state) -> (values, qbuf, *state)."""
+
+    def __init__(self, model: MemoryModel, names: list[str]):
         super().__init__()
-        self.tower, self.names = tower, names
+        self.model, self.names = model, names
 
-    def forward(self, x: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
-        y, new = self.tower(x, dict(zip(self.names, state)))
-        return (y, *(new[name] for name in self.names))
+    def forward(self, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
+                *state: Tensor) -> tuple[Tensor, ...]:
+        m = self.model
+        f, new = m.tower(m.inputs(h, tok), dict(zip(self.names, state)))
+        values, qbuf = read_memory(m, f, qbuf, gram, A)
+        return (values, qbuf, *(new[name] for name in self.names))
 
 
 def full_wake_state(tower: Tower, state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -56,37 +77,40 @@ def full_wake_state(tower: Tower, state: dict[str, Tensor]) -> dict[str, Tensor]
     return out
 
 
-class TracedStep:
-    """Calls a traced one-token tower step with a state dict, like `Tower.forward` at T = 1."""
+class TracedFeed:
+    """A traced one-token feed: called like the eager one, with the tower state as a dict."""
 
-    def __init__(self, tower: Tower, example_x: Tensor, example_state: dict[str, Tensor]):
-        self.names = sorted(example_state)
-        self.shapes = {name: tuple(t.shape) for name, t in example_state.items()}
-        self.dtype, self.device = example_x.dtype, example_x.device
-        module = _Positional(tower, self.names)
+    def __init__(self, model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
+                 state: dict[str, Tensor]):
+        self.names = sorted(state)
+        self.shapes = {name: tuple(t.shape) for name, t in state.items()}
+        self.dtype, self.device = h.dtype, h.device
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript announces its own deprecation
-            self.fn = torch.jit.trace(module, (example_x, *(example_state[n] for n in self.names)),
+            self.fn = torch.jit.trace(_FeedGraph(model, self.names),
+                                      (h, tok, qbuf, gram, A, *(state[n] for n in self.names)),
                                       check_trace=False)
 
-    def accepts(self, x: Tensor, state: dict[str, Tensor]) -> bool:
-        return (x.shape[1] == 1 and x.dtype == self.dtype and x.device == self.device
+    def accepts(self, h: Tensor, state: dict[str, Tensor]) -> bool:
+        return (h.shape[1] == 1 and h.dtype == self.dtype and h.device == self.device
                 and len(state) == len(self.names)
                 and all(tuple(state[n].shape) == self.shapes[n] for n in self.names if n in state))
 
-    def __call__(self, x: Tensor, state: dict[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
-        y, *new = self.fn(x, *(state[n] for n in self.names))
-        return y, dict(zip(self.names, new))
+    def __call__(self, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
+                 state: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        values, qbuf, *new = self.fn(h, tok, qbuf, gram, A, *(state[n] for n in self.names))
+        return values, qbuf, dict(zip(self.names, new))
 
 
-def trace_wake_step(tower: Tower, example_x: Tensor, state: dict[str, Tensor]) -> TracedStep | None:
-    """A traced step for this tower and state layout, or None where only the eager step applies."""
-    if any(block.kind != "G" for block in tower.blocks):
+def trace_feed(model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
+               state: dict[str, Tensor]) -> TracedFeed | None:
+    """A traced feed for this model and state layout, or None where only the eager feed applies."""
+    if any(block.kind != "G" for block in model.tower.blocks):
         return None
     try:
-        return TracedStep(tower, example_x, state)
-    except Exception as exc:  # tracing is an optimisation: any failure keeps the eager step
-        log.info("wake step not traced (%s: %s); using the eager step", exc.__class__.__name__, exc)
+        return TracedFeed(model, h, tok, qbuf, gram, A, state)
+    except Exception as exc:  # tracing is an optimisation: any failure keeps the eager feed
+        log.info("wake feed not traced (%s: %s); using the eager feed", exc.__class__.__name__, exc)
         return None
 
 
@@ -132,17 +156,12 @@ class WakeSession:
         if h.shape[1] != tok.shape[1] or tok.shape[1] == 0:
             raise ValueError(f"feed needs hidden [T, {c.n_embd}] and tokens [T] with T >= 1, "
                              f"got {tuple(h.shape[1:])} and {tok.shape[1]} tokens")
-        x = m.inputs(h, tok)                                                     # (1, T, d)
-        step = m.wake_step_for(x, self.tower_state) if self.traced else None
-        f, self.tower_state = (step or m.tower)(x, self.tower_state)             # (1, T, d)
-        x = torch.cat([self.qbuf, m.copy.query_proj(f).transpose(1, 2)], dim=2)  # (1, HK, w + T)
-        self.qbuf = x[:, :, x.shape[2] - c.query_window:]
-        last = x[0, :, x.shape[2] - c.query_window - 1:]                         # (HK, w + 1)
-        q = (last * m.copy.query_conv[:, 0]).sum(-1).view(c.copy_heads, -1)     # (H, K)
-        q = F.normalize(q, dim=-1, eps=1e-6)
-        norms = torch.einsum("hk,hkj,hj->h", q, self.gram, q).clamp(min=0).sqrt()  # |S_copy^T q| per head
-        f_last = f[0, -1]                                                        # (d,)
-        gate = torch.sigmoid(m.gate(torch.cat([f_last, norms])))                 # (1,)
-        values = (self.A @ torch.cat([q.reshape(-1), f_last])) * gate            # (U,)
+        step = m.traced_feed_for(h, tok, self.qbuf, self.gram, self.A, self.tower_state) \
+            if self.traced and tok.shape[1] == 1 else None
+        if step is not None:
+            values, self.qbuf, self.tower_state = step(h, tok, self.qbuf, self.gram, self.A, self.tower_state)
+        else:
+            f, self.tower_state = m.tower(m.inputs(h, tok), self.tower_state)    # (1, T, d)
+            values, self.qbuf = read_memory(m, f, self.qbuf, self.gram, self.A)  # (U,)
         self.n_fed += tok.shape[1]
         return SparseBias(ids=self.ids, values=values.float().cpu().numpy())

@@ -199,7 +199,7 @@ def test_shipped_weights_match_their_backbone():
 
 
 def test_traced_wake_step_equals_the_eager_step(model):
-    """The traced one-token tower step (wake.py) gives the eager step's biases, token after
+    """The traced one-token feed (wake.py) gives the eager feed's biases, token after
     token, is traced once and reused, and is dropped when the model moves (it holds old tensors)."""
     h, tok = day(20)
     st = model.consolidate([(h, tok)], model.empty_state(), passes=1)
@@ -210,7 +210,15 @@ def test_traced_wake_step_equals_the_eager_step(model):
         b = eager.feed(q_h[t:t + 1], q_t[t:t + 1])
         assert np.array_equal(a.ids, b.ids) and np.allclose(a.values, b.values, atol=1e-5), t
     step = model.__dict__["_wake_step"]
-    assert step is not None and model.wake(st).feed(q_h[:1], q_t[:1]) is not None
+    # Another day's memory (more written ids, so another size of the session's fixed products)
+    # reuses the same trace and still agrees with the eager feed.
+    h2, tok2 = day(60, seed=5)
+    st2 = model.consolidate([(h2, tok2)], st, passes=1)
+    traced, eager = model.wake(st2), WakeSession(model, st2, traced=False)
+    assert len(traced.ids) > len(a.ids)
+    for t in range(4):
+        a2, b2 = traced.feed(q_h[t:t + 1], q_t[t:t + 1]), eager.feed(q_h[t:t + 1], q_t[t:t + 1])
+        assert np.allclose(a2.values, b2.values, atol=1e-5), t
     assert model.__dict__["_wake_step"] is step
     model.to(torch.float32)
     assert model.__dict__["_wake_step"] is None
