@@ -224,22 +224,9 @@ class MemoryModel(nn.Module):
     def _apply(self, fn, *args, **kwargs):  # .to(device) moves the derived matrix along
         out = super()._apply(fn, *args, **kwargs)
         self._refresh_values()
-        self.__dict__["_wake_step"] = None  # traced against the old tensors: trace again
+        # wake.py's traced feed holds the old tensors: trace again on the next wake
+        self.__dict__.update(_wake_step=None, _wake_trace_failed=False)
         return out
-
-    def traced_feed_for(self, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
-                        state: dict[str, Tensor]):
-        """The traced one-token wake feed (`wake.py`) for inputs like these, traced on first use
-        and kept; None where the eager feed must run (attention blocks, T > 1, no trace)."""
-        from dreamchat.models.wake import trace_feed  # wake.py imports this module
-        step = self.__dict__.get("_wake_step")
-        if step is not None and step.accepts(h, state):
-            return step
-        if h.shape[1] != 1:
-            return None
-        step = trace_feed(self, h, tok, qbuf, gram, A, state)
-        self.__dict__["_wake_step"] = step
-        return step
 
     @staticmethod
     def _tower_kwargs(c: MemoryConfig) -> dict:

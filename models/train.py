@@ -133,7 +133,8 @@ def _objective_class():
             z_c = hidden @ self.E_raw[cols].t()                                         # (N, C)
             b_c = m.bias_on(cols, gate, read, wording, written)                         # (N, C)
             # logsumexp over the columns outside C, from the full lse (float64 against cancellation)
-            mass_c = torch.exp((z_c - lse[:, None]).double()).sum(-1).clamp(max=1 - 1e-12)
+            p_b = torch.exp((z_c - lse[:, None]).double())                             # (N, C) backbone probs
+            mass_c = p_b.sum(-1).clamp(max=1 - 1e-12)
             lse_rest = (lse.double() + torch.log1p(-mass_c)).float()                     # (N,)
             fused = z_c + b_c
             total = torch.logaddexp(lse_rest, torch.logsumexp(fused, dim=-1))           # (N,)
@@ -142,8 +143,7 @@ def _objective_class():
             loss = -(logp * weight).sum()
             if kl_weight:
                 # KL(p_b || p_f) = (lse_f - lse_b) - sum_v p_b(v) b_v, and b is zero outside C
-                p_b = torch.exp(z_c - lse[:, None])                                     # (N, C)
-                kl = total - lse - (p_b * b_c).sum(-1)                                  # (N,)
+                kl = total - lse - (p_b.float() * b_c).sum(-1)                          # (N,)
                 loss = loss + kl_weight * (kl * weight).sum()
             return loss
 

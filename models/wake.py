@@ -93,8 +93,8 @@ class TracedFeed:
 
     def accepts(self, h: Tensor, state: dict[str, Tensor]) -> bool:
         return (h.shape[1] == 1 and h.dtype == self.dtype and h.device == self.device
-                and len(state) == len(self.names)
-                and all(tuple(state[n].shape) == self.shapes[n] for n in self.names if n in state))
+                and sorted(state) == self.names
+                and all(tuple(state[n].shape) == self.shapes[n] for n in self.names))
 
     def __call__(self, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
                  state: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
@@ -114,6 +114,22 @@ def trace_feed(model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, gram: T
         return None
 
 
+def traced_feed_for(model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
+                    state: dict[str, Tensor]) -> TracedFeed | None:
+    """The model's traced one-token feed for inputs like these: traced on first use and kept on the
+    model (every session reuses it; `MemoryModel._apply` drops it). A trace that failed is not
+    tried again for the same model."""
+    step = model.__dict__.get("_wake_step")
+    if step is not None and step.accepts(h, state):
+        return step
+    if model.__dict__.get("_wake_trace_failed"):
+        return None
+    step = trace_feed(model, h, tok, qbuf, gram, A, state)
+    model.__dict__["_wake_step"] = step
+    model.__dict__["_wake_trace_failed"] = step is None
+    return step
+
+
 class WakeSession:
     """Streaming wake over a scratch copy of the state: `feed` returns the bias for the next token.
 
@@ -124,7 +140,7 @@ class WakeSession:
 
     def __init__(self, model: MemoryModel, state: dict[str, Tensor], traced: bool = True):
         self.model = model
-        self.traced = traced  # False: always the eager tower step (the reference, for tests)
+        self.traced = traced  # False: always the eager feed (the reference, for tests)
         c = model.config
         dev = model.device
         with torch.no_grad():
@@ -156,7 +172,7 @@ class WakeSession:
         if h.shape[1] != tok.shape[1] or tok.shape[1] == 0:
             raise ValueError(f"feed needs hidden [T, {c.n_embd}] and tokens [T] with T >= 1, "
                              f"got {tuple(h.shape[1:])} and {tok.shape[1]} tokens")
-        step = m.traced_feed_for(h, tok, self.qbuf, self.gram, self.A, self.tower_state) \
+        step = traced_feed_for(m, h, tok, self.qbuf, self.gram, self.A, self.tower_state) \
             if self.traced and tok.shape[1] == 1 else None
         if step is not None:
             values, self.qbuf, self.tower_state = step(h, tok, self.qbuf, self.gram, self.A, self.tower_state)
