@@ -7,6 +7,8 @@ answers. Episodes cover many categories (pets, people, places, jobs, dates, code
 plans, ...), updates of an earlier fact (the newest value must win), two facts that must be
 combined ("my sister is Ana" + "Ana lives in Porto" -> where does my sister live?), and distractor
 facts about other people ("my colleague's dog is Rex" when the question is about my dog).
+With `chat > 0`, later days also carry general-knowledge exchanges with long answers
+(`general_chat.py`): ordinary text on which the memory must leave the backbone alone.
 
 Train and test splits share nothing a model could memorise: the phrasings come from disjoint
 template lists (`phrasings.py`) and the values from disjoint halves of the value lists
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from dreamchat.models import lexicon as L
+from dreamchat.models.general_chat import GENERAL_CHAT
 from dreamchat.models.phrasings import (ACKS, CATEGORIES, FACT_WRAPPERS, GENERIC_UPDATES, GREETINGS,
                                         JOINERS, QUESTION_CLOSERS, QUESTION_OPENERS, SMALL_TALK,
                                         TOPICS)
@@ -347,9 +350,27 @@ def make_episode(rng: random.Random, split: str, nights: int = 1,
     return Episode(days, probes, split, [x.value for x in sorted(b.lines, key=lambda x: (x.day, x.order))])
 
 
+def add_general_chat(episode: Episode, rng: random.Random, chance: float) -> Episode:
+    """Put a general-knowledge exchange (a question, a long answer) at a random place in each later
+    day with probability `chance` (a second one with chance**2). Facts are never put there, so the
+    memory has nothing to add to these answers: they teach it to stay out of ordinary chat."""
+    pool = GENERAL_CHAT[episode.split]
+    days = [list(day) for day in episode.days]
+    for d in range(1, len(days)):
+        for _ in range(2 if rng.random() < chance ** 2 else 1 if rng.random() < chance else 0):
+            question, answer = rng.choice(pool)
+            at = 2 * rng.randrange(len(days[d]) // 2 + 1)  # between exchanges, never inside one
+            days[d][at:at] = _messages([(question, answer)])
+    return Episode(days, episode.probes, episode.split, episode.facts)
+
+
 def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 1,
-                  facts_per_day: tuple[int, int] = (1, 3)) -> list[Episode]:
-    """`n` episodes of the given split; the same arguments always give the same episodes."""
+                  facts_per_day: tuple[int, int] = (1, 3), chat: float = 0.0) -> list[Episode]:
+    """`n` episodes of the given split; the same arguments always give the same episodes. `chat`
+    is the chance of general chat on each later day (`add_general_chat`); the episodes are otherwise
+    the same as with `chat=0`."""
+    if not 0.0 <= chat <= 1.0:
+        raise ValueError(f"chat must be a probability between 0 and 1, not {chat}")
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     if nights < 1:
@@ -360,7 +381,10 @@ def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 
     episodes = []
     for i in range(n):
         rng = random.Random(f"dreamchat-episodes/{split}/{seed}/{nights}/{lo}-{hi}/{i}")
-        episodes.append(make_episode(rng, split, nights, (lo, hi)))
+        episode = make_episode(rng, split, nights, (lo, hi))
+        if chat:
+            episode = add_general_chat(episode, random.Random(f"dreamchat-chat/{split}/{seed}/{nights}/{i}"), chat)
+        episodes.append(episode)
     return episodes
 
 

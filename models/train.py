@@ -55,8 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--data-seed", type=int, default=1, help="seed of the episode generator")
     g.add_argument("--cache", metavar="DIR", default=None,
                    help="feature cache folder (default: the dreamchat cache folder / features)")
-    g.add_argument("--data", metavar="DIR", default=None,
-                   help="train on an existing feature set (a cache sub-folder with index.json); no backbone needed")
+    g.add_argument("--chat", type=float, default=0.0,
+                   help="chance of a general-knowledge exchange on each later day of an episode (default 0)")
+    g.add_argument("--data", metavar="DIR", action="append", default=None,
+                   help="train on an existing feature set (a cache sub-folder with index.json; repeat to "
+                        "train on several as one); no backbone needed")
     g.add_argument("--shard-size", type=int, default=20, help="episodes per feature shard (default 20)")
     g.add_argument("--eval-data", metavar="DIR", default=None, help="held-out feature set for --data")
     t = parser.add_argument_group("training")
@@ -304,10 +307,10 @@ def _default_cache() -> Path:
     return Path(os.environ.get("DREAMCHAT_CACHE", user_cache_dir("dreamchat"))) / "features"
 
 
-def prepare_data(args, rank: int, world: int) -> tuple[Path, Path | None]:
+def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
     """Feature-set folders for training and evaluation (built on rank 0; the others wait)."""
     if args.data:
-        return Path(args.data), (Path(args.eval_data) if args.eval_data else None)
+        return [Path(d) for d in args.data], (Path(args.eval_data) if args.eval_data else None)
     folders: list[str | None] = [None, None]
     if rank == 0:
         from dreamchat.config import Config
@@ -325,9 +328,10 @@ def prepare_data(args, rank: int, world: int) -> tuple[Path, Path | None]:
                       progress=not args.no_progress, shard_size=args.shard_size)
         which = args.build_only or "both"
         if which in ("train", "both"):
-            train = make_episodes(args.episodes, split="train", seed=args.data_seed)
+            train = make_episodes(args.episodes, split="train", seed=args.data_seed, chat=args.chat)
             if args.long_episodes:
-                long = make_episodes(args.long_episodes, split="train", seed=args.data_seed, nights=args.long_nights)
+                long = make_episodes(args.long_episodes, split="train", seed=args.data_seed, nights=args.long_nights,
+                                     chat=args.chat)
                 every = max(1, len(train) // len(long))       # interleave, so a partial set has both kinds
                 mixed = []
                 for i, ep in enumerate(train):
@@ -337,12 +341,12 @@ def prepare_data(args, rank: int, world: int) -> tuple[Path, Path | None]:
                 train = mixed + long
             folders[0] = str(build_feature_set(backbone, train, system_prompt, root, "train", **common))
         if args.eval_episodes and which in ("test", "both"):
-            test = make_episodes(args.eval_episodes, split="test", seed=args.data_seed + 1)
+            test = make_episodes(args.eval_episodes, split="test", seed=args.data_seed + 1, chat=args.chat)
             folders[1] = str(build_feature_set(backbone, test, system_prompt, root, "test", **common))
     if world > 1:
         import torch.distributed as dist
         dist.broadcast_object_list(folders, src=0)
-    return (Path(folders[0]) if folders[0] else None), (Path(folders[1]) if folders[1] else None)
+    return ([Path(folders[0])] if folders[0] else []), (Path(folders[1]) if folders[1] else None)
 
 
 def run(args) -> int:
@@ -360,11 +364,11 @@ def run(args) -> int:
     if rank == 0:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         log.setLevel(logging.INFO)  # progress lines even when the CLI configured logging at WARNING
-    train_dir, eval_dir = prepare_data(args, rank, world)
+    train_dirs, eval_dir = prepare_data(args, rank, world)
     if args.build_only:
-        log.info("feature sets: train %s, eval %s", train_dir, eval_dir)
+        log.info("feature sets: train %s, eval %s", " ".join(map(str, train_dirs)) or None, eval_dir)
         return 0
-    fs = FeatureSet(train_dir)
+    fs = FeatureSet(*train_dirs)
     es = FeatureSet(eval_dir) if eval_dir else None
 
     overrides = json.loads(args.config) if args.config else {}
@@ -402,12 +406,12 @@ def run(args) -> int:
         bar = tqdm(total=args.steps, initial=step, desc="train", unit="step")
     warmup = max(1, min(100, args.steps // 10))
     started = time.perf_counter()
-    index_mtime = (train_dir / "index.json").stat().st_mtime
+    stamp = fs.stamp()
     while step < args.steps:
-        if step % 50 == 0 and (train_dir / "index.json").stat().st_mtime != index_mtime:
-            # the feature set is still being built (another process): take the new shards in
-            index_mtime = (train_dir / "index.json").stat().st_mtime
-            fs = FeatureSet(train_dir)
+        if step % 50 == 0 and fs.stamp() != stamp:
+            # a feature set is still being built (another process): take the new shards in
+            stamp = fs.stamp()
+            fs = FeatureSet(*train_dirs)
             n_eps = len(fs.episodes)
             log.info("feature set grew to %d episodes", n_eps)
         step_rng = random.Random(args.seed * 1_000_003 + step)       # same draws on every rank

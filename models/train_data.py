@@ -195,22 +195,41 @@ def write_index(folder: Path, refs: list[EpisodeRef], embeddings: np.ndarray | N
 
 
 class FeatureSet:
-    """A built feature set in memory: sequences by name, episode structure, embeddings."""
+    """Built feature sets in memory: sequences by name, episode structure, embeddings. Several
+    folders (of the same backbone) are read as one set; their sequence names get a "k:" prefix."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, *folders: str | Path):
         from dreamchat.models.features import FeatureCache
         from dreamchat.errors import DreamchatError
-        folder = Path(folder)
-        if not (folder / "index.json").is_file():
-            raise DreamchatError(f"{folder} is not a feature set (no index.json); build one with `dreamchat train`")
-        self.index = json.loads((folder / "index.json").read_text())
-        self.episodes = [EpisodeRef(e["days"], [ProbeRef(**p) for p in e["probes"]])
-                         for e in self.index["episodes"]]
-        self.seqs = FeatureCache(folder.parent, folder.name).read_all()
-        # a set still being built may hold a shard newer than its index: keep indexed episodes only
-        self.episodes = [e for e in self.episodes if all(n in self.seqs for n in e.days)]
-        self.embeddings = np.load(folder / "embeddings.npy")
+        if not folders:
+            raise ValueError("FeatureSet needs at least one folder")
+        self.folders = [Path(f) for f in folders]
+        self.episodes: list[EpisodeRef] = []
+        self.seqs = {}
+        self.index = None
+        for k, folder in enumerate(self.folders):
+            if not (folder / "index.json").is_file():
+                raise DreamchatError(f"{folder} is not a feature set (no index.json); build one with `dreamchat train`")
+            index = json.loads((folder / "index.json").read_text())
+            if self.index is None:
+                self.index = index
+                self.embeddings = np.load(folder / "embeddings.npy")
+            elif index["backbone_fingerprint"] != self.index["backbone_fingerprint"]:
+                raise DreamchatError(f"{folder} was built from another backbone than {self.folders[0]}; "
+                                     "train on feature sets of one backbone")
+            prefix = f"{k}:" if len(self.folders) > 1 else ""
+            seqs = {prefix + name: s for name, s in FeatureCache(folder.parent, folder.name).read_all().items()}
+            episodes = [EpisodeRef([prefix + d for d in e["days"]],
+                                   [ProbeRef(**{**p, "name": prefix + p["name"]}) for p in e["probes"]])
+                        for e in index["episodes"]]
+            # a set still being built may hold a shard newer than its index: keep indexed episodes only
+            self.episodes += [e for e in episodes if all(n in seqs for n in e.days)]
+            self.seqs.update(seqs)
         self.backbone_fingerprint = self.index["backbone_fingerprint"]
+
+    def stamp(self) -> tuple[float, ...]:
+        """Changes when any folder's index is rewritten (a set still being built grew)."""
+        return tuple((f / "index.json").stat().st_mtime for f in self.folders)
 
 
 def wording_vocabulary(fs: FeatureSet, limit: int) -> list[int]:

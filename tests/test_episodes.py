@@ -231,3 +231,42 @@ def test_natural_set_shares_no_values_or_phrasings_with_training():
                     assert not any(t.match(m["text"]) for t in templates), m["text"]
         for probe in ep.probes:
             assert not any(t.match(probe.question) for t in templates), probe.question
+
+
+def test_general_chat_goes_on_later_days_only_between_exchanges():
+    from dreamchat.models.general_chat import GENERAL_CHAT
+    plain = make_episodes(40, split="train", seed=4, nights=3)
+    chat = make_episodes(40, split="train", seed=4, nights=3, chat=0.8)
+    answers = {a for _, a in GENERAL_CHAT["train"]}
+    added = 0
+    for a, b in zip(plain, chat):
+        assert a.probes == b.probes and b.days[0] == a.days[0]       # facts untouched
+        for d, (day_a, day_b) in enumerate(zip(a.days, b.days)):
+            extra = [m for m in day_b if m["text"] in answers]
+            added += len(extra)
+            # the same messages in the same order once the inserted exchanges are taken out
+            inserted = {i for i, m in enumerate(day_b) if m["text"] in answers}
+            inserted |= {i - 1 for i in inserted}
+            assert [m for i, m in enumerate(day_b) if i not in inserted] == day_a
+            assert [m["role"] for m in day_b] == ["user", "assistant"] * (len(day_b) // 2)
+    assert added >= 40                                                # 2 later days x 40 x 0.8 ~ 64
+    test_answers = {a for _, a in GENERAL_CHAT["test"]}
+    assert not answers & test_answers
+    for ep in make_episodes(20, split="test", seed=4, nights=2, chat=1.0):
+        assert any(m["text"] in test_answers for m in ep.days[1])
+    assert make_episodes(5, split="train", seed=4, chat=0.0) == make_episodes(5, split="train", seed=4)
+    with pytest.raises(ValueError, match="probability"):
+        make_episodes(1, chat=1.5)
+
+
+def test_general_chat_stays_clear_of_the_benchmark_texts():
+    """The perplexity benchmark's neutral texts are held out: no shared question or answer sentence."""
+    from dreamchat.models.evaluate import NEUTRAL_TEXTS
+    from dreamchat.models.general_chat import GENERAL_CHAT
+    held_out = {s.strip().lower() for q, a in NEUTRAL_TEXTS for s in re.split(r"[.?!]", q + ". " + a) if len(s) > 20}
+    for split in ("train", "test"):
+        for q, a in GENERAL_CHAT[split]:
+            sentences = {s.strip().lower() for s in re.split(r"[.?!]", q + ". " + a) if len(s) > 20}
+            assert not sentences & held_out, q
+    for _, a in GENERAL_CHAT["train"] + GENERAL_CHAT["test"]:
+        assert 25 <= len(a.split()) <= 130 and "\n" not in a

@@ -174,3 +174,24 @@ def test_two_ddp_processes_on_cpu(toy, tmp_path):
     summary = json.loads(out.with_name(out.name + ".json").read_text())
     assert summary["world"] == 2 and summary["steps"] == 4
     assert summary["ranks_in_sync"] is True
+
+
+def test_several_feature_sets_train_as_one(toy, tmp_path):
+    """`--data A --data B`: one set of both folders' episodes, names kept apart, a second backbone refused."""
+    from dreamchat.errors import DreamchatError
+    one, both = FeatureSet(toy[0]), FeatureSet(toy[0], toy[1])
+    assert len(both.episodes) == len(one.episodes) + len(FeatureSet(toy[1]).episodes)
+    assert both.episodes[0].days[0] == "0:e0/d0" and both.episodes[-1].days[0].startswith("1:e")
+    for ep in both.episodes:
+        assert all(n in both.seqs for n in ep.days + [p.name for p in ep.probes])
+    # e0 of the two folders are different episodes, both kept
+    assert not np.array_equal(both.seqs["0:e0/d0"].tokens, both.seqs["1:e0/d0"].tokens)
+    batch = make_batch(both, [0, len(both.episodes) - 1], torch.device("cpu"))
+    assert batch["p_tokens"].shape[0] == 4
+    other = write_toy_set(tmp_path / "other", 2, 3, both.embeddings)
+    index = json.loads((other / "index.json").read_text())
+    (other / "index.json").write_text(json.dumps({**index, "backbone_fingerprint": "another"}))
+    with pytest.raises(DreamchatError, match="another backbone"):
+        FeatureSet(toy[0], other)
+    args = args_for(toy[0], toy[1], tmp_path / "m.safetensors")
+    assert args.data == [str(toy[0])]
