@@ -137,6 +137,13 @@ def test_training_learns_to_copy_and_resumes(toy, tmp_path):
     fs = FeatureSet(toy[0])
     model = MemoryModel.load(out, fs.embeddings)
     assert model.fingerprint == summary["fingerprint"]
+    # the benchmark script reports the same held-out recall, from the weights or the checkpoint
+    script = Path(__file__).parents[1] / "benchmarks" / "eval_teacher_forced.py"
+    for weights in (out, out.with_name(out.name + ".ckpt")):
+        lines = subprocess.run([sys.executable, str(script), str(weights), str(toy[1]), "--passes", "2"],
+                               capture_output=True, text=True, check=True).stdout.splitlines()
+        printed = json.loads(lines[-1])
+        assert printed["passes"] == 2 and printed["recall"] == pytest.approx(ev["recall"]), printed
     # resume: the checkpoint holds step 150; asking for 160 steps trains 10 more
     assert T.run(args_for(*toy, out, steps=160, batch=16, resume=True)) == 0
     assert json.loads(out.with_name(out.name + ".json").read_text())["steps"] == 160
