@@ -44,6 +44,16 @@ log = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------------------------ arguments
 
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a probability between 0 and 1, not {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `dreamchat train` (`--model`, `--home`, `--weights` come from the main CLI)."""
     g = parser.add_argument_group("data")
@@ -55,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--data-seed", type=int, default=1, help="seed of the episode generator")
     g.add_argument("--cache", metavar="DIR", default=None,
                    help="feature cache folder (default: the dreamchat cache folder / features)")
-    g.add_argument("--chat", type=float, default=0.0,
+    g.add_argument("--chat", type=_probability, default=0.0,
                    help="chance of a general-knowledge exchange on each later day of an episode (default 0)")
     g.add_argument("--data", metavar="DIR", action="append", default=None,
                    help="train on an existing feature set (a cache sub-folder with index.json; repeat to "

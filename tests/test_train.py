@@ -202,3 +202,12 @@ def test_several_feature_sets_train_as_one(toy, tmp_path):
         FeatureSet(toy[0], other)
     args = args_for(toy[0], toy[1], tmp_path / "m.safetensors")
     assert args.data == [str(toy[0])]
+
+
+def test_chat_option_takes_a_probability(tmp_path, capsys):
+    args = args_for("A", "B", tmp_path / "m.safetensors", chat=0.8)
+    assert args.chat == 0.8
+    for bad in ("1.5", "-0.1", "often"):
+        with pytest.raises(SystemExit):
+            args_for("A", "B", tmp_path / "m.safetensors", chat=bad)
+        assert "must be a probability between 0 and 1" in capsys.readouterr().err
