@@ -416,12 +416,9 @@ def run(args) -> int:
         bar = tqdm(total=args.steps, initial=step, desc="train", unit="step")
     warmup = max(1, min(100, args.steps // 10))
     started = time.perf_counter()
-    stamp = fs.stamp()
     while step < args.steps:
-        if step % 50 == 0 and fs.stamp() != stamp:
-            # a feature set is still being built (another process): take the new shards in
-            stamp = fs.stamp()
-            fs = FeatureSet(*train_dirs)
+        if step % 50 == 0 and fs.refresh():
+            # a feature set is still being built (another process): its new shards are in
             n_eps = len(fs.episodes)
             log.info("feature set grew to %d episodes", n_eps)
         step_rng = random.Random(args.seed * 1_000_003 + step)       # same draws on every rank

@@ -199,22 +199,26 @@ class FeatureSet:
     folders (of the same backbone) are read as one set; their sequence names get a "k:" prefix."""
 
     def __init__(self, *folders: str | Path):
-        from dreamchat.models.features import FeatureCache
-        from dreamchat.errors import DreamchatError
         if not folders:
             raise ValueError("FeatureSet needs at least one folder")
         self.folders = [Path(f) for f in folders]
-        self.episodes: list[EpisodeRef] = []
-        self.seqs = {}
-        self.index = None
+        self._parts: list[tuple | None] = [None] * len(self.folders)   # (index mtime, index, episodes, seqs)
+        self.refresh()
+
+    def refresh(self) -> bool:
+        """Read the folders whose index changed since the last read (all of them the first time; a
+        set still being built grows). Returns whether anything was read."""
+        from dreamchat.errors import DreamchatError
+        from dreamchat.models.features import FeatureCache
+        changed = False
         for k, folder in enumerate(self.folders):
             if not (folder / "index.json").is_file():
                 raise DreamchatError(f"{folder} is not a feature set (no index.json); build one with `dreamchat train`")
+            mtime = (folder / "index.json").stat().st_mtime
+            if self._parts[k] is not None and self._parts[k][0] == mtime:
+                continue
             index = json.loads((folder / "index.json").read_text())
-            if self.index is None:
-                self.index = index
-                self.embeddings = np.load(folder / "embeddings.npy")
-            elif index["backbone_fingerprint"] != self.index["backbone_fingerprint"]:
+            if k and index["backbone_fingerprint"] != self._parts[0][1]["backbone_fingerprint"]:
                 raise DreamchatError(f"{folder} was built from another backbone than {self.folders[0]}; "
                                      "train on feature sets of one backbone")
             prefix = f"{k}:" if len(self.folders) > 1 else ""
@@ -223,13 +227,17 @@ class FeatureSet:
                                    [ProbeRef(**{**p, "name": prefix + p["name"]}) for p in e["probes"]])
                         for e in index["episodes"]]
             # a set still being built may hold a shard newer than its index: keep indexed episodes only
-            self.episodes += [e for e in episodes if all(n in seqs for n in e.days)]
-            self.seqs.update(seqs)
-        self.backbone_fingerprint = self.index["backbone_fingerprint"]
-
-    def stamp(self) -> tuple[float, ...]:
-        """Changes when any folder's index is rewritten (a set still being built grew)."""
-        return tuple((f / "index.json").stat().st_mtime for f in self.folders)
+            episodes = [e for e in episodes if all(n in seqs for n in e.days)]
+            self._parts[k] = (mtime, index, episodes, seqs)
+            changed = True
+        if changed:
+            self.index = self._parts[0][1]
+            self.backbone_fingerprint = self.index["backbone_fingerprint"]
+            self.episodes = [e for part in self._parts for e in part[2]]
+            self.seqs = {name: s for part in self._parts for name, s in part[3].items()}
+            if not hasattr(self, "embeddings"):
+                self.embeddings = np.load(self.folders[0] / "embeddings.npy")
+        return changed
 
 
 def wording_vocabulary(fs: FeatureSet, limit: int) -> list[int]:

@@ -195,6 +195,13 @@ def test_several_feature_sets_train_as_one(toy, tmp_path):
     assert not np.array_equal(both.seqs["0:e0/d0"].tokens, both.seqs["1:e0/d0"].tokens)
     batch = make_batch(both, [0, len(both.episodes) - 1], torch.device("cpu"))
     assert batch["p_tokens"].shape[0] == 4
+    # refresh reads again only a folder whose index was rewritten
+    assert both.refresh() is False
+    kept = both.seqs["0:e0/d0"]
+    index_1 = toy[1] / "index.json"
+    os.utime(index_1, (index_1.stat().st_atime, index_1.stat().st_mtime + 5))
+    assert both.refresh() is True
+    assert both.seqs["0:e0/d0"] is kept and len(both.episodes) == len(one.episodes) + 24
     other = write_toy_set(tmp_path / "other", 2, 3, both.embeddings)
     index = json.loads((other / "index.json").read_text())
     (other / "index.json").write_text(json.dumps({**index, "backbone_fingerprint": "another"}))
