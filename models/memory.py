@@ -480,6 +480,48 @@ class MemoryModel(nn.Module):
         return model
 
 
+# Fields a model may be widened in while keeping what it learned (`grow_into`); every other field
+# must match, since it changes what the trained weights mean.
+GROWABLE = ("copy_key_dim", "key_window", "query_window")
+
+
+@torch.no_grad()
+def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig) -> None:
+    """Load slow weights trained with config `old` into `model`, whose config may be wider in
+    `GROWABLE`; it then computes exactly what the old model computed, and training goes on from there.
+
+    Wider copy keys: the new query rows start at zero and the new key rows at 1e-3 of the old
+    rows' scale, so keys and queries are unchanged to within about 1e-6 (zero on both sides would be
+    a saddle: neither would ever receive a gradient); their conv channels keep `model`'s fresh
+    initialisation. Wider windows: the new conv taps (both sides of the key conv, the
+    far past of the causal query conv) start at zero. Raises ValueError when a non-growable field
+    differs or a growable one would shrink.
+    """
+    new = model.config
+    for f in fields(MemoryConfig):
+        a, b = getattr(old, f.name), getattr(new, f.name)
+        if f.name in GROWABLE and b < a:
+            raise ValueError(f"cannot shrink {f.name} from {a} to {b}")
+        if f.name not in GROWABLE and a != b:
+            raise ValueError(f"{f.name} differs ({a} -> {b}); only {', '.join(GROWABLE)} can grow")
+    H, K0, K1 = new.copy_heads, old.copy_key_dim, new.copy_key_dim
+    own = model.state_dict()
+    merged = dict(tensors)
+    for name, scale in (("copy.key_proj.weight", 1e-3), ("copy.query_proj.weight", 0.0)):
+        old_rows = tensors[name].view(H, K0, new.d_model)
+        w = torch.randn(H, K1, new.d_model) * (scale * float(old_rows.std()))
+        w[:, :K0] = old_rows
+        merged[name] = w.view(H * K1, new.d_model)
+    for name, pad_left, pad_right in (
+            ("copy.key_conv", new.key_window - old.key_window, new.key_window - old.key_window),
+            ("copy.query_conv", new.query_window - old.query_window, 0)):
+        w = own[name].clone().view(H, K1, 1, -1)                          # fresh init for new channels
+        w[:, :K0] = F.pad(tensors[name].view(H, K0, 1, -1), (pad_left, pad_right))
+        merged[name] = w.view(H * K1, 1, -1)
+    model.load_state_dict(merged, strict=True)
+    model._refresh_values()
+
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 

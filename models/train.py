@@ -96,6 +96,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--ckpt-every", type=int, default=200, help="checkpoint every N steps (default 200)")
     o.add_argument("--eval-every", type=int, default=0, help="held-out evaluation every N steps (0 = end only)")
     o.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
+    o.add_argument("--init", metavar="WEIGHTS", default=None,
+                   help="start from these memory weights (.safetensors or .ckpt; fresh optimizer); --config may "
+                        "widen copy_key_dim, key_window and query_window")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     o.add_argument("--build-only", choices=["train", "test", "both"], default=None,
                    help="only build the feature set(s) and stop (e.g. two processes building one each)")
@@ -359,6 +362,28 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
     return ([Path(folders[0])] if folders[0] else []), (Path(folders[1]) if folders[1] else None)
 
 
+def _initial_weights(path: str, config):
+    """(config to train, saved tensors, their config) for `--init`: the run's config takes the saved
+    one's fields except those --config widens (`memory.GROWABLE`)."""
+    import torch
+
+    from dreamchat.errors import ModelError
+    from dreamchat.models.memory import GROWABLE, MemoryConfig
+    if not Path(path).is_file():
+        raise ModelError(f"--init: no memory weights at {path}; give a .safetensors or .ckpt written by "
+                         f"`dreamchat train`")
+    if path.endswith(".ckpt"):
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+        tensors, old = saved["model"], MemoryConfig.from_json(saved["config"])
+    else:
+        from safetensors import safe_open
+        with safe_open(path, framework="pt") as fh:
+            old = MemoryConfig.from_json((fh.metadata() or {})["config"])
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    wider = {f: max(getattr(old, f), getattr(config, f)) for f in GROWABLE}
+    return MemoryConfig(**{**vars(old), **wider}), tensors, old
+
+
 def run(args) -> int:
     import torch
 
@@ -387,7 +412,17 @@ def run(args) -> int:
     if len(words) < config.n_wording:
         config = MemoryConfig(**{**vars(config), "n_wording": len(words)})
     torch.manual_seed(args.seed)
-    model = MemoryModel(config, fs.embeddings, wording_ids=words).to(device)
+    start = _initial_weights(args.init, config) if args.init else None
+    if start is not None:
+        config, tensors, old_config = start
+        words = tensors["wording_ids"].tolist()     # the wording path's columns mean these ids
+    model = MemoryModel(config, fs.embeddings, wording_ids=words)
+    if start is not None:
+        from dreamchat.models.memory import grow_into
+        grow_into(model, tensors, old_config)
+        if rank == 0:
+            log.info("started from %s (%s)", args.init, old_config.to_json())
+    model = model.to(device)
     model.backbone_fingerprint = fs.backbone_fingerprint
     objective = _objective_class()(model, fs.embeddings, max_neutral=args.max_neutral,
                                    kl_weight=args.kl_weight).to(device)

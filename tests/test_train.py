@@ -218,3 +218,41 @@ def test_chat_option_takes_a_probability(tmp_path, capsys):
         with pytest.raises(SystemExit):
             args_for("A", "B", tmp_path / "m.safetensors", chat=bad)
         assert "must be a probability between 0 and 1" in capsys.readouterr().err
+
+
+def test_init_grows_copy_keys_and_windows_without_changing_outputs(toy, tmp_path):
+    """--init with wider copy keys and windows starts from the old model's predictions (to 1e-4), and
+    then trains (the new query rows, zero at first, receive a gradient)."""
+    from dreamchat.models.memory import MemoryConfig, MemoryModel, grow_into
+    out = tmp_path / "small.safetensors"
+    assert T.run(args_for(*toy, out, steps=40, batch=8, lr=1e-2, passes="1,2", eval_passes=2)) == 0
+    fs = FeatureSet(toy[0])
+    small = MemoryModel.load(out, fs.embeddings)
+    wide_cfg = MemoryConfig(**{**vars(small.config), "copy_key_dim": 24, "key_window": 2, "query_window": 3})
+    wide = MemoryModel(wide_cfg, fs.embeddings, wording_ids=small.wording_ids.tolist())
+    grow_into(wide, small.state_dict(), small.config)
+    obj_small, obj_wide = T._objective_class()(small, fs.embeddings), T._objective_class()(wide, fs.embeddings)
+    batch = make_batch(fs, [0, 1, 2, 3], torch.device("cpu"))
+    with torch.no_grad():
+        for m, obj in ((small, obj_small), (wide, obj_wide)):
+            states = obj.nights(batch, passes=2)
+            st = {k: torch.stack([s[k] for s in states])[batch["probe_day"], batch["probe_episode"]]
+                  for k in states[0]}
+            m.result = m.wake_features(batch["p_hidden"].float(), batch["p_tokens"], st)
+    for a, b in zip(small.result, wide.result):
+        assert torch.allclose(a, b, atol=1e-4), float((a - b).abs().max())
+    with pytest.raises(ValueError, match="n_heads differs"):
+        grow_into(MemoryModel(MemoryConfig(**{**vars(small.config), "n_heads": 4, "head_dim": 8}), fs.embeddings,
+                              wording_ids=small.wording_ids.tolist()), small.state_dict(), small.config)
+
+    # the CLI path: train on from the small weights with wider keys
+    grown = tmp_path / "grown.safetensors"
+    assert T.run(args_for(*toy, grown, steps=5, batch=8, passes="1", eval_passes=1, init=out,
+                          config=json.dumps({**TINY, "copy_key_dim": 24, "key_window": 2}))) == 0
+    model = MemoryModel.load(grown, fs.embeddings)
+    assert (model.config.copy_key_dim, model.config.key_window, model.config.query_window) == (24, 2, 1)
+    new_rows = model.copy.query_proj.weight.detach().view(model.config.copy_heads, 24, -1)[:, TINY["copy_key_dim"]:]
+    assert float(new_rows.abs().max()) > 0                     # the zero-initialised query rows learned
+    assert torch.equal(model.wording_ids, small.wording_ids)
+    with pytest.raises(Exception, match="no memory weights"):
+        T.run(args_for(*toy, tmp_path / "x.safetensors", steps=1, init=tmp_path / "missing.safetensors"))
