@@ -206,6 +206,9 @@ class MemoryModel(nn.Module):
                              f"got {len(ids)}")
         self.register_buffer("wording_ids", ids)                      # (n_wording,) saved with weights
         self.backbone_fingerprint: str | None = None
+        # Dropout on the tower's input while training (`dreamchat train --dropout`): a training
+        # choice, not part of the config, so it never changes the weights' fingerprint.
+        self.input_dropout = 0.0
 
         self.in_proj = nn.Linear(2 * c.n_embd, c.d_model)
         self.tower = Tower(TowerConfig(**self._tower_kwargs(c)))
@@ -266,7 +269,8 @@ class MemoryModel(nn.Module):
 
     def inputs(self, hidden: Tensor, tokens: Tensor) -> Tensor:
         """hidden [B, T, n_embd] float, tokens [B, T] long -> tower input [B, T, d_model]."""
-        return self.in_proj(torch.cat([_rms(hidden.float()), self.emb[tokens]], dim=-1))
+        x = torch.cat([_rms(hidden.float()), self.emb[tokens]], dim=-1)
+        return self.in_proj(F.dropout(x, self.input_dropout, self.training) if self.input_dropout else x)
 
 
     def sleep_passes(self, hidden: Tensor, tokens: Tensor, next_tokens: Tensor, valid: Tensor,

@@ -85,6 +85,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="weight of KL(backbone || fused) on later days' ordinary text (default 1)")
     t.add_argument("--max-neutral", type=int, default=32,
                    help="ordinary-text positions scored per episode and day (default 32)")
+    t.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout on the tower's input while training, against overfitting the phrasings (default 0)")
     t.add_argument("--config", metavar="JSON", default=None, help="MemoryConfig overrides as JSON")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
@@ -422,6 +424,7 @@ def run(args) -> int:
         grow_into(model, tensors, old_config)
         if rank == 0:
             log.info("started from %s (%s)", args.init, old_config.to_json())
+    model.input_dropout = args.dropout
     model = model.to(device)
     model.backbone_fingerprint = fs.backbone_fingerprint
     objective = _objective_class()(model, fs.embeddings, max_neutral=args.max_neutral,

@@ -256,3 +256,20 @@ def test_init_grows_copy_keys_and_windows_without_changing_outputs(toy, tmp_path
     assert torch.equal(model.wording_ids, small.wording_ids)
     with pytest.raises(Exception, match="no memory weights"):
         T.run(args_for(*toy, tmp_path / "x.safetensors", steps=1, init=tmp_path / "missing.safetensors"))
+
+
+def test_dropout_acts_only_while_training_and_leaves_the_fingerprint(toy):
+    from dreamchat.models.memory import MemoryConfig, MemoryModel
+    fs = FeatureSet(toy[0])
+    torch.manual_seed(0)
+    model = MemoryModel(MemoryConfig(n_embd=D, n_vocab=V, **{**TINY, "n_wording": 1}), fs.embeddings,
+                        wording_ids=[0])
+    before = model.fingerprint
+    h, tok = torch.randn(1, 6, D), torch.randint(0, V, (1, 6))
+    model.input_dropout = 0.5
+    model.train()
+    assert not torch.allclose(model.inputs(h, tok), model.inputs(h, tok))
+    model.eval()
+    assert torch.equal(model.inputs(h, tok), model.inputs(h, tok))
+    model.input_dropout = 0.0
+    assert torch.equal(model.inputs(h, tok), model.eval().inputs(h, tok)) and model.fingerprint == before
