@@ -120,6 +120,11 @@ CATEGORY_SPECS: dict[str, Category] = {c.name: c for c in [
 ]}
 assert set(CATEGORY_SPECS) == set(CATEGORIES), "every category needs both a spec and phrasings"
 
+# Categories whose values are proper names, and the kind of made-up name that can stand in for one
+# (`make_episodes(invented=...)`).
+INVENTABLE = {"pet_name": "name", "person_name": "name", "city": "place", "hometown": "place", "plan": "place",
+              "workplace": "company", "venue": "place"}
+
 UPDATABLE = [c for c in CATEGORIES if "update" in CATEGORIES[c] or c in TOPICS]
 COMBINABLE = [c for c in CATEGORIES if "ask_of" in CATEGORIES[c]]
 
@@ -178,8 +183,10 @@ class _Line:
 
 
 class _Builder:
-    def __init__(self, rng: random.Random, split: str):
+    def __init__(self, rng: random.Random, split: str, invented: float = 0.0,
+                 invent_rng: random.Random | None = None):
         self.rng, self.split = rng, split
+        self.invented, self.invent_rng = invented, invent_rng
         self.used_values: set[str] = set()
         self.used_slots: set[tuple[str, str]] = set()
         self.lines: list[_Line] = []
@@ -202,6 +209,9 @@ class _Builder:
         """A value not yet used in this episode, and not a substring of (or containing) one."""
         for _ in range(200):
             v = CATEGORY_SPECS[cat].value(self.rng, self.split, slot)
+            if self.invented and cat in INVENTABLE and self.invent_rng.random() < self.invented:
+                # drawn after the listed value, so the episode is otherwise the same as without
+                v = _generated(lambda r, sp, s: L.make_invented(INVENTABLE[cat], r))(self.invent_rng, self.split, slot)
             if not any(v.lower() in u.lower() or u.lower() in v.lower() for u in self.used_values):
                 self.used_values.add(v)
                 return v
@@ -321,9 +331,11 @@ def _messages(turns: list[tuple[str, str]]) -> list[dict]:
 
 
 def make_episode(rng: random.Random, split: str, nights: int = 1,
-                 facts_per_day: tuple[int, int] = (1, 3)) -> Episode:
-    """One episode: 1-2 fact days, `nights - 1` unrelated days, then the question day."""
-    b = _Builder(rng, split)
+                 facts_per_day: tuple[int, int] = (1, 3), invented: float = 0.0,
+                 invent_rng: random.Random | None = None) -> Episode:
+    """One episode: 1-2 fact days, `nights - 1` unrelated days, then the question day. With
+    `invented` > 0, each proper-name value is replaced by a made-up one with that chance."""
+    b = _Builder(rng, split, invented, invent_rng)
     n_fact_days = 2 if rng.random() < 0.3 else 1
     last_fact_day = n_fact_days - 1
     probes: list[Probe] = []
@@ -365,12 +377,16 @@ def add_general_chat(episode: Episode, rng: random.Random, chance: float) -> Epi
 
 
 def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 1,
-                  facts_per_day: tuple[int, int] = (1, 3), chat: float = 0.0) -> list[Episode]:
+                  facts_per_day: tuple[int, int] = (1, 3), chat: float = 0.0,
+                  invented: float = 0.0) -> list[Episode]:
     """`n` episodes of the given split; the same arguments always give the same episodes. `chat`
-    is the chance of general chat on each later day (`add_general_chat`); the episodes are otherwise
-    the same as with `chat=0`."""
-    if not 0.0 <= chat <= 1.0:
-        raise ValueError(f"chat must be a probability between 0 and 1, not {chat}")
+    is the chance of general chat on each later day (`add_general_chat`); `invented` the chance
+    that a proper-name value (`INVENTABLE`) is a made-up word instead of one from the lists, so the
+    memory cannot learn the values by heart. Either way the episodes are otherwise the same as with
+    both at 0."""
+    for name, p in (("chat", chat), ("invented", invented)):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{name} must be a probability between 0 and 1, not {p}")
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     if nights < 1:
@@ -381,7 +397,8 @@ def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 
     episodes = []
     for i in range(n):
         rng = random.Random(f"dreamchat-episodes/{split}/{seed}/{nights}/{lo}-{hi}/{i}")
-        episode = make_episode(rng, split, nights, (lo, hi))
+        episode = make_episode(rng, split, nights, (lo, hi), invented,
+                               random.Random(f"dreamchat-invented/{split}/{seed}/{nights}/{i}"))
         if chat:
             episode = add_general_chat(episode, random.Random(f"dreamchat-chat/{split}/{seed}/{nights}/{i}"), chat)
         episodes.append(episode)

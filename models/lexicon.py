@@ -430,6 +430,29 @@ def make_full_name(rng: random.Random, split: str) -> str:
     return f"{rng.choice(pool(FIRST_NAMES, split))} {rng.choice(pool(SURNAMES, split))}"
 
 
+_ONSETS = ("b", "br", "d", "dr", "f", "g", "gr", "h", "k", "kl", "l", "m", "n", "p", "pr", "r", "s", "st",
+           "t", "tr", "v", "w", "z", "sh", "th", "")
+_VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "io", "ou", "y")
+_CODAS = ("", "", "", "n", "r", "l", "s", "th", "nd", "rk", "x", "m")
+_PLACE_ENDINGS = ("", "", "", "by", "holm", "ville", "stad", "ford", "wick", " Bay", " Falls")
+
+
+def make_invented(kind: str, rng: random.Random) -> str:
+    """A made-up proper name that is in no list and usually not a single token of any tokenizer
+    ('Drelmor', 'Vask Toriel', 'Brenholm'): values no memory can have seen in training, so it has to
+    copy them. `kind` is 'name', 'place' or 'company'."""
+    def word(syllables: int) -> str:
+        text = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(syllables))
+        return text[:1].upper() + text[1:]
+    if kind == "name":
+        return word(rng.choice((2, 2, 3))) + (f" {word(2)}" if rng.random() < 0.2 else "")
+    if kind == "place":
+        return word(rng.choice((1, 2, 2))) + rng.choice(_PLACE_ENDINGS)
+    if kind == "company":
+        return f"{word(2)} {rng.choice(COMPANY_TAILS)}"
+    raise ValueError(f"unknown invented kind {kind!r}; use 'name', 'place' or 'company'")
+
+
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"

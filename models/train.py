@@ -67,6 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="feature cache folder (default: the dreamchat cache folder / features)")
     g.add_argument("--chat", type=_probability, default=0.0,
                    help="chance of a general-knowledge exchange on each later day of an episode (default 0)")
+    g.add_argument("--invented", type=_probability, default=0.0,
+                   help="chance that a training fact's proper-name value is a made-up word (default 0)")
     g.add_argument("--data", metavar="DIR", action="append", default=None,
                    help="train on an existing feature set (a cache sub-folder with index.json; repeat to "
                         "train on several as one); no backbone needed")
@@ -343,10 +345,11 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
                       progress=not args.no_progress, shard_size=args.shard_size)
         which = args.build_only or "both"
         if which in ("train", "both"):
-            train = make_episodes(args.episodes, split="train", seed=args.data_seed, chat=args.chat)
+            train = make_episodes(args.episodes, split="train", seed=args.data_seed, chat=args.chat,
+                                  invented=args.invented)
             if args.long_episodes:
                 long = make_episodes(args.long_episodes, split="train", seed=args.data_seed, nights=args.long_nights,
-                                     chat=args.chat)
+                                     chat=args.chat, invented=args.invented)
                 every = max(1, len(train) // len(long))       # interleave, so a partial set has both kinds
                 mixed = []
                 for i, ep in enumerate(train):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 from itertools import chain
 
@@ -270,3 +271,28 @@ def test_general_chat_stays_clear_of_the_benchmark_texts():
             assert not sentences & held_out, q
     for _, a in GENERAL_CHAT["train"] + GENERAL_CHAT["test"]:
         assert 25 <= len(a.split()) <= 130 and "\n" not in a
+
+
+def test_invented_values_replace_proper_names_only_and_stay_in_the_split():
+    from dreamchat.models.episodes import INVENTABLE
+    listed = set(chain(L.PET_NAMES, L.FIRST_NAMES, L.CITIES, L.PLACES, L.SURNAMES))
+    plain = make_episodes(60, split="train", seed=6)
+    invented = make_episodes(60, split="train", seed=6, invented=1.0)
+    assert make_episodes(60, split="train", seed=6, invented=0.0) == plain
+    made_up = 0
+    for a, b in zip(plain, invented):
+        assert len(a.probes) == len(b.probes) and len(a.days) == len(b.days)
+        for pa, pb in zip(a.probes, b.probes):
+            assert pa.kind == pb.kind
+            if pa.kind in INVENTABLE and not pa.combined:
+                assert pb.answer not in listed and L.split_of(pb.answer) == "train", pb.answer
+                assert any(pb.answer in m["text"] for day in b.days[:-1] for m in day), pb.answer
+                made_up += 1
+            elif pa.kind not in INVENTABLE and pa.kind not in ("update", "combined") and not pa.combined:
+                assert pa.answer == pb.answer                    # other values untouched
+    assert made_up >= 20
+    for kind in ("name", "place", "company"):
+        words = {L.make_invented(kind, random.Random(i)) for i in range(200)}
+        assert len(words) > 150 and all(w[:1].isupper() for w in words)
+    with pytest.raises(ValueError, match="invented must be a probability"):
+        make_episodes(1, invented=-0.1)
