@@ -492,7 +492,8 @@ GROWABLE = ("copy_key_dim", "key_window", "query_window")
 @torch.no_grad()
 def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig) -> None:
     """Load slow weights trained with config `old` into `model`, whose config may be wider in
-    `GROWABLE`; it then computes exactly what the old model computed, and training goes on from there.
+    `GROWABLE`; it then computes what the old model computed (to about 1e-6), and training goes on
+    from there.
 
     Wider copy keys: the new query rows start at zero and the new key rows at 1e-3 of the old
     rows' scale, so keys and queries are unchanged to within about 1e-6 (zero on both sides would be

@@ -87,7 +87,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="weight of KL(backbone || fused) on later days' ordinary text (default 1)")
     t.add_argument("--max-neutral", type=int, default=32,
                    help="ordinary-text positions scored per episode and day (default 32)")
-    t.add_argument("--dropout", type=float, default=0.0,
+    t.add_argument("--dropout", type=_probability, default=0.0,
                    help="dropout on the tower's input while training, against overfitting the phrasings (default 0)")
     t.add_argument("--config", metavar="JSON", default=None, help="MemoryConfig overrides as JSON")
     t.add_argument("--seed", type=int, default=0)
@@ -377,14 +377,18 @@ def _initial_weights(path: str, config):
     if not Path(path).is_file():
         raise ModelError(f"--init: no memory weights at {path}; give a .safetensors or .ckpt written by "
                          f"`dreamchat train`")
-    if path.endswith(".ckpt"):
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-        tensors, old = saved["model"], MemoryConfig.from_json(saved["config"])
-    else:
-        from safetensors import safe_open
-        with safe_open(path, framework="pt") as fh:
-            old = MemoryConfig.from_json((fh.metadata() or {})["config"])
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    try:
+        if path.endswith(".ckpt"):
+            saved = torch.load(path, map_location="cpu", weights_only=False)
+            tensors, old = saved["model"], MemoryConfig.from_json(saved["config"])
+        else:
+            from safetensors import safe_open
+            with safe_open(path, framework="pt") as fh:
+                old = MemoryConfig.from_json((fh.metadata() or {})["config"])
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as exc:  # damaged or foreign file: torch and safetensors raise many types
+        raise ModelError(f"--init: {path} is not readable memory weights ({exc.__class__.__name__}); give a "
+                         f".safetensors or .ckpt written by `dreamchat train`") from exc
     wider = {f: max(getattr(old, f), getattr(config, f)) for f in GROWABLE}
     return MemoryConfig(**{**vars(old), **wider}), tensors, old
 

@@ -256,6 +256,9 @@ def test_init_grows_copy_keys_and_windows_without_changing_outputs(toy, tmp_path
     assert torch.equal(model.wording_ids, small.wording_ids)
     with pytest.raises(Exception, match="no memory weights"):
         T.run(args_for(*toy, tmp_path / "x.safetensors", steps=1, init=tmp_path / "missing.safetensors"))
+    (tmp_path / "junk.safetensors").write_bytes(b"not weights")
+    with pytest.raises(Exception, match="not readable memory weights"):
+        T.run(args_for(*toy, tmp_path / "x.safetensors", steps=1, init=tmp_path / "junk.safetensors"))
 
 
 def test_dropout_acts_only_while_training_and_leaves_the_fingerprint(toy):
