@@ -124,6 +124,8 @@ assert set(CATEGORY_SPECS) == set(CATEGORIES), "every category needs both a spec
 # (`make_episodes(invented=...)`).
 INVENTABLE = {"pet_name": "name", "person_name": "name", "city": "place", "hometown": "place", "plan": "place",
               "workplace": "company", "venue": "place"}
+_INVENTED_VALUE = {cat: _generated(lambda r, sp, s, kind=kind: L.make_invented(kind, r))
+                   for cat, kind in INVENTABLE.items()}
 
 UPDATABLE = [c for c in CATEGORIES if "update" in CATEGORIES[c] or c in TOPICS]
 COMBINABLE = [c for c in CATEGORIES if "ask_of" in CATEGORIES[c]]
@@ -211,7 +213,7 @@ class _Builder:
             v = CATEGORY_SPECS[cat].value(self.rng, self.split, slot)
             if self.invented and cat in INVENTABLE and self.invent_rng.random() < self.invented:
                 # drawn after the listed value, so the episode is otherwise the same as without
-                v = _generated(lambda r, sp, s: L.make_invented(INVENTABLE[cat], r))(self.invent_rng, self.split, slot)
+                v = _INVENTED_VALUE[cat](self.invent_rng, self.split, slot)
             if not any(v.lower() in u.lower() or u.lower() in v.lower() for u in self.used_values):
                 self.used_values.add(v)
                 return v
