@@ -60,7 +60,7 @@ class Assistant:
 
     def __init__(self, *, paths: Paths, config: Config, journal: Journal, backbone=None,
                  memory=None, weights_path: Path | None = None, store: MemoryStore | None = None,
-                 lock: InstanceLock | None = None):
+                 lock: InstanceLock | None = None, load_memory: bool = True):
         self.paths = paths
         self.config = config
         self.journal = journal
@@ -76,7 +76,10 @@ class Assistant:
         self._ctx_hidden: list[np.ndarray] = []
         self._last_report: SleepReport | None = None
         if backbone is not None:
-            self._load_memory_state()
+            if load_memory:
+                self._load_memory_state()
+            else:  # memory maintenance (reset, rollback, rebuild) must work on a memory it cannot load
+                self._state = memory.empty_state() if memory is not None else None
             self._rebuild_day()
 
     # ----------------------------------------------------------------------------------------
@@ -84,7 +87,8 @@ class Assistant:
 
     @classmethod
     def open(cls, home: str | None = None, model: str | None = None, *, weights: str | None = None,
-             config: Config | None = None, lock: bool = True, progress: bool = False) -> Assistant:
+             config: Config | None = None, lock: bool = True, progress: bool = False,
+             load_memory: bool = True) -> Assistant:
         """Open the assistant of one home with its model and memory; one-line errors on bad input."""
         from dreamchat.models.backbone import Backbone
 
@@ -106,7 +110,7 @@ class Assistant:
             memory, weights_path = load_memory_model(backbone, weights)
             store = MemoryStore(paths.memory_dir, keep=config.sleep.keep_snapshots)
             return cls(paths=paths, config=config, journal=journal, backbone=backbone, memory=memory,
-                       weights_path=weights_path, store=store, lock=instance_lock)
+                       weights_path=weights_path, store=store, lock=instance_lock, load_memory=load_memory)
         except BaseException:
             if instance_lock:
                 instance_lock.release()
@@ -402,10 +406,60 @@ class Assistant:
         )
 
     def rollback(self, snapshot_id: str) -> None:
-        self.store.rollback(snapshot_id)
+        fingerprints = {}
+        if self.backbone is not None and self.memory is not None:
+            fingerprints = dict(backbone_fingerprint=self.backbone.fingerprint,
+                                tower_fingerprint=self.memory.fingerprint)
+        self.store.rollback(snapshot_id, **fingerprints)
         if self.backbone is not None:
             self._load_memory_state()
             self._restart_wake()
+
+    def rebuild_memory(self, on_progress: Callable[[int, int], None] | None = None,
+                       should_stop: Callable[[], bool] | None = None) -> SleepReport | None:
+        """Sleep again, with this memory tower, on every day the journal says was slept, oldest first
+        and with each sleep's own passes, into an empty memory; write the result as one new snapshot.
+
+        For when the memory weights changed (a dreamchat upgrade, `--weights`): the old snapshots were
+        made by another tower and cannot be read by this one, but the journal keeps every message.
+        Nothing is recorded as a new sleep. Interrupted, it leaves the memory as it was.
+        `on_progress(sleeps_done, sleeps_total)` is called after every replayed sleep.
+        """
+        from dreamchat.models.features import day_chunks
+        from dreamchat.models.memory import ConsolidationCancelled
+
+        if self.memory is None:
+            raise DreamchatError(f"no memory tower for {self.model_name}: there is no memory to rebuild")
+        started = time.perf_counter()
+        days = [(s, self.journal.slept_messages(s.id)) for s in self.journal.sleeps() if s.status == "done"]
+        days = [(s, messages) for s, messages in days if messages]
+        if not days:
+            return None
+        chunk_tokens = min(SLEEP_CHUNK_TOKENS, self.backbone.n_ctx)
+        state, total = self.memory.empty_state(), 0
+        try:
+            for done, (sleep, messages) in enumerate(days, start=1):
+                tokens = self._render(messages)
+                chunks = list(day_chunks(self.backbone, tokens, chunk_tokens))
+                state = self.memory.consolidate(chunks, state, sleep.passes, should_stop=should_stop)
+                total += len(tokens)
+                if on_progress:
+                    on_progress(done, len(days))
+        except ConsolidationCancelled:
+            raise SleepCancelled("memory rebuild cancelled: the memory is as it was") from None
+        finally:
+            self._rebuild_day()  # reading the days used the KV cache: put today back
+        last = days[-1][0]
+        snapshot = self.store.save(state, SnapshotMeta(
+            backbone_fingerprint=self.backbone.fingerprint, tower_fingerprint=self.memory.fingerprint,
+            night=self._nights(), passes=last.passes, tokens=total, sleep_id=last.id,
+        ))
+        self._state = state
+        self._restart_wake()
+        return SleepReport(sleep_id=last.id, kind="rebuild", tokens=total,
+                           messages=sum(len(m) for _, m in days), passes=last.passes,
+                           duration_s=time.perf_counter() - started, snapshot=snapshot.id,
+                           night=self._nights())
 
     def reset_memory(self) -> None:
         self.store.reset()

@@ -68,6 +68,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     rollback.add_argument("snapshot", metavar="ID")
     reset = memory_sub.add_parser("reset", parents=[common], help="start again from an empty memory")
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    memory_sub.add_parser("rebuild", parents=[common],
+                          help="sleep again on every slept day with the current memory tower (after an upgrade)")
 
     train = sub.add_parser("train", parents=[common], help="train the memory tower's slow weights")
     _add_module_arguments(train, "train", wanted)
@@ -224,7 +226,10 @@ def cmd_memory(args, home, model) -> int:
         finally:
             assistant.close()
         return 0
-    with _open(args, home, model) as assistant:
+    # Maintenance must work on a memory this tower cannot load (e.g. after an upgrade): open without it.
+    with _open(args, home, model, load_memory=False) as assistant:
+        if action == "rebuild":
+            return _rebuild(assistant)
         if action == "rollback":
             assistant.rollback(args.snapshot)
             print(f"Memory rolled back to {args.snapshot}.")
@@ -238,6 +243,22 @@ def cmd_memory(args, home, model) -> int:
                     return 0
             assistant.reset_memory()
             print("Memory reset: the next night starts from an empty memory.")
+    return 0
+
+
+def _rebuild(assistant) -> int:
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\rrebuilding memory: day {done}/{total}   ")
+        sys.stderr.flush()
+
+    report = assistant.rebuild_memory(on_progress=progress if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
+    if report is None:
+        print("Nothing to rebuild: the journal has no slept days.")
+    else:
+        print(f"Memory rebuilt with this tower from the journal's slept days ({report.messages:,} messages, "
+              f"{report.tokens:,} tokens) in {report.duration_s:.1f} s: snapshot {report.snapshot}.")
     return 0
 
 

@@ -55,7 +55,7 @@ class SleepReport:
     """What one sleep did."""
 
     sleep_id: int
-    kind: str  # "manual", "night" or "nap"
+    kind: str  # "manual", "night", "nap", or "rebuild" (`Assistant.rebuild_memory`, not a sleep)
     tokens: int  # tokens consolidated
     messages: int
     passes: int

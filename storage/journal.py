@@ -203,6 +203,10 @@ class Journal:
         """Today: every message no sleep has consolidated yet, oldest first."""
         return self._messages("WHERE sleep_id IS NULL ORDER BY id")
 
+    def slept_messages(self, sleep_id: int) -> list[Message]:
+        """The messages one sleep consolidated, oldest first."""
+        return self._messages("WHERE sleep_id = ? ORDER BY id", [sleep_id])
+
     def messages(self, limit: int | None = None, offset: int = 0) -> list[Message]:
         """Messages in chronological order: the latest `limit` (all when None), leaving out the
         `offset` most recent ones, so that `offset` pages back through history."""

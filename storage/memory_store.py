@@ -249,8 +249,9 @@ class MemoryStore:
         if snap.tower_fingerprint != tower_fingerprint:
             raise MemoryStoreError(
                 f"memory in {self.folder} was made by another memory tower (fingerprint "
-                f"{snap.tower_fingerprint[:12]}, this one is {tower_fingerprint[:12]}); use the tower "
-                "it was made with, or `dreamchat memory reset`")
+                f"{snap.tower_fingerprint[:12]}, this one is {tower_fingerprint[:12]}); "
+                "run `dreamchat memory rebuild` to sleep again on your journal with this tower, or use "
+                "the tower it was made with")
 
     def load_latest(self, *, backbone_fingerprint: str, tower_fingerprint: str,
                     shapes: Mapping[str, Sequence[int]] | None = None,
@@ -353,14 +354,18 @@ class MemoryStore:
         self.prune()
         return self._snapshot(number, path, snapshot_id(number))
 
-    def rollback(self, snapshot_ref: str | int) -> Snapshot:
-        """Make an older (intact) snapshot current. Nothing is deleted."""
+    def rollback(self, snapshot_ref: str | int, *, backbone_fingerprint: str | None = None,
+                 tower_fingerprint: str | None = None) -> Snapshot:
+        """Make an older (intact) snapshot current. Nothing is deleted. With the fingerprints given,
+        a snapshot made for another backbone or tower is refused before anything changes."""
         number, path = self._resolve(snapshot_ref)
         try:
             self._load(path, None)
         except _Unusable as err:
             raise MemoryStoreError(f"cannot roll back to {snapshot_id(number)}: {err}; pick another "
                                    "snapshot (`dreamchat memory`)") from None
+        if backbone_fingerprint is not None and tower_fingerprint is not None:
+            self._check_fingerprints(self._snapshot(number, path, None), backbone_fingerprint, tower_fingerprint)
         self._set_pointer(snapshot_id(number), "rollback")
         log.info("memory rolled back to %s", snapshot_id(number))
         return self._snapshot(number, path, snapshot_id(number))

@@ -73,6 +73,24 @@ def tiny_weights(tiny_gguf, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture
+def other_weights(tiny_weights, tiny_gguf, tmp_path):
+    """The tiny tower with one weight changed, as an upgrade would ship: another fingerprint."""
+    import torch
+
+    from dreamchat.models.backbone import Backbone
+    from dreamchat.models.memory import MemoryModel
+
+    with Backbone(tiny_gguf, n_ctx=256) as backbone:
+        model = MemoryModel.load(tiny_weights, backbone.output_embeddings())
+        fingerprint = backbone.fingerprint
+    with torch.no_grad():
+        model.copy_log_scale += 0.5
+    path = tmp_path / "other.memory.safetensors"
+    model.save(path, fingerprint)
+    return path
+
+
 @pytest.fixture(scope="module")
 def torch_one_thread():
     """Block-library tensors are tiny: a thread pool's barriers cost more than they save, and on a

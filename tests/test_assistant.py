@@ -33,8 +33,8 @@ def open_assistant(tmp_path, tiny_gguf, tiny_weights):
 
     def _open(**kwargs):
         kwargs.setdefault("config", _config())
-        assistant = Assistant.open(home=str(tmp_path / "home"), model=str(tiny_gguf),
-                                   weights=str(tiny_weights), **kwargs)
+        kwargs.setdefault("weights", str(tiny_weights))
+        assistant = Assistant.open(home=str(tmp_path / "home"), model=str(tiny_gguf), **kwargs)
         opened.append(assistant)
         return assistant
 
@@ -188,3 +188,78 @@ def test_a_full_context_naps_instead_of_truncating(open_assistant):
     # The context is the unslept day up to the last prompt (then the reply as it was generated).
     last_prompt = assistant._render(unslept[:-2], user_text=unslept[-2].text)
     assert assistant.backbone.tokens[: len(last_prompt)] == last_prompt
+
+
+def _slept_days(assistant) -> list[tuple[int, list[str]]]:
+    """(passes, message texts) of every finished sleep, oldest first."""
+    return [(s.passes, [m.text for m in assistant.journal.slept_messages(s.id)])
+            for s in assistant.journal.sleeps() if s.status == "done"]
+
+
+def test_a_memory_made_by_another_tower_is_rebuilt_from_the_journal(open_assistant, other_weights, tmp_path,
+                                                                     tiny_gguf):
+    from dreamchat.storage.memory_store import MemoryStoreError
+
+    assistant = open_assistant()
+    _reply(assistant, "My sister Ana lives in Porto.")
+    assistant.sleep(passes=2)
+    _reply(assistant, "Her dog is called Rex.")
+    _reply(assistant, "I work at the bakery.")
+    assistant.sleep(passes=1)
+    _reply(assistant, "Today is still going.")
+    days = _slept_days(assistant)
+    assistant.close()
+
+    # After an upgrade the old memory cannot be read; the error names the way out.
+    with pytest.raises(MemoryStoreError, match="another memory tower.*dreamchat memory rebuild"):
+        open_assistant(weights=str(other_weights))
+    upgraded = open_assistant(weights=str(other_weights), load_memory=False)
+    report = upgraded.rebuild_memory()
+    assert report.kind == "rebuild" and report.messages == 6 and report.night == 2
+    assert [m.text for m in upgraded.journal.unslept_messages()][0] == "Today is still going."
+    assert _slept_days(upgraded) == days  # replaying records no new sleep
+    rebuilt = {k: v.clone() for k, v in upgraded._state.items()}
+    assert upgraded.backbone.tokens == upgraded._render(upgraded.journal.unslept_messages())
+    upgraded.close()
+
+    # The rebuilt memory is what the new tower would have made, had it slept on those days itself.
+    fresh = Assistant.open(home=str(tmp_path / "fresh"), model=str(tiny_gguf), weights=str(other_weights),
+                           config=_config())
+    try:
+        for passes, texts in days:
+            for user, reply in zip(texts[::2], texts[1::2]):
+                fresh.journal.append_exchange(user, reply, 1, 1)
+            fresh.sleep(passes=passes)
+        assert _same_state(fresh._state, rebuilt)
+    finally:
+        fresh.close()
+
+    again = open_assistant(weights=str(other_weights))  # loads normally now
+    assert _same_state(again._state, rebuilt)
+    assert any(t.any() for t in rebuilt.values())
+
+
+def _same_state(a: dict, b: dict) -> bool:
+    return set(a) == set(b) and all(np.allclose(a[k].float().numpy(), b[k].float().numpy(), atol=1e-6) for k in a)
+
+
+def test_reset_and_rollback_when_the_memory_was_made_by_another_tower(open_assistant, other_weights):
+    from dreamchat.storage.memory_store import MemoryStoreError
+
+    assistant = open_assistant()
+    _reply(assistant, "My cat is called Pickle.")
+    first = assistant.sleep(passes=1).snapshot
+    _reply(assistant, "I live in Lyon.")
+    second = assistant.sleep(passes=1).snapshot
+    assistant.close()
+
+    upgraded = open_assistant(weights=str(other_weights), load_memory=False)
+    # Rolling back onto another tower's snapshot is refused before anything changes.
+    with pytest.raises(MemoryStoreError, match="another memory tower"):
+        upgraded.rollback(first)
+    assert upgraded.store.current().id == second
+    upgraded.reset_memory()
+    assert upgraded.store.current() is None
+    upgraded.close()
+    again = open_assistant(weights=str(other_weights))
+    assert all(not t.any() for t in again._state.values())

@@ -171,3 +171,19 @@ def test_second_running_instance_gets_a_clear_error(home, tiny_gguf):
         result = run_cli(["send", "hello", "--model", str(tiny_gguf)], home)
     assert result.returncode == 1
     assert_one_line_error(result.stderr, "another dreamchat")
+
+
+def test_a_memory_from_another_tower_is_refused_in_one_line_then_rebuilt(home, tiny_gguf, tiny_weights,
+                                                                        other_weights, capsys):
+    old = ["--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]
+    new = ["--home", str(home), "--model", str(tiny_gguf), "--weights", str(other_weights)]
+    assert main(["send", "My cat is called Pickle.", *old]) == 0
+    assert main(["sleep", *old]) == 0
+    capsys.readouterr()
+    assert main(["send", "hello", *new]) == 1
+    assert_one_line_error(capsys.readouterr().err, "another memory tower", "dreamchat memory rebuild")
+    assert main(["memory", "rebuild", *new]) == 0
+    assert "Memory rebuilt with this tower" in capsys.readouterr().out
+    assert main(["send", "What is my cat called?", *new]) == 0
+    db = sqlite3.connect(home / "dreamchat.db")
+    assert db.execute("select count(*) from messages").fetchone()[0] == 4  # nothing lost

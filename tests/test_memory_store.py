@@ -86,7 +86,7 @@ def test_refuses_memory_of_another_backbone_or_tower(store):
         load(store, backbone_fingerprint="x" * 64)
     assert str(err.value) == (f"memory in {store.folder} was made for model SmolLM2-135M-Instruct "
                               f"(fingerprint {'b' * 12}); run with that model, or `dreamchat memory reset`")
-    with pytest.raises(MemoryStoreError, match="another memory tower.*memory reset"):
+    with pytest.raises(MemoryStoreError, match="another memory tower.*`dreamchat memory rebuild`"):
         load(store, tower_fingerprint="y" * 64)
 
 
