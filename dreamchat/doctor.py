@@ -25,9 +25,9 @@ def _version(package: str) -> str:
         return "not installed"
 
 
-def run_doctor(home: str | None, model: str | None, weights: str | None, out=sys.stdout) -> int:
+def run_doctor(home: str | None, model: str | None, weights: str | None, out=None) -> int:
     def say(line: str) -> None:
-        print(line, file=out)
+        print(line, file=out or sys.stdout)  # looked up per call: sys.stdout may be replaced (tests, pipes)
 
     failures = 0
 
@@ -82,6 +82,8 @@ def run_doctor(home: str | None, model: str | None, weights: str | None, out=sys
 
     say(f"llama.cpp: GPU offload {'supported' if llama_cpp.llama_supports_gpu_offload() else 'not built in (CPU)'}")
 
+    loaded = {}  # what model_check loaded, for the memory check
+
     def model_check() -> str:
         from dreamchat.loading import load_memory_model, resolve_model_path
         from dreamchat.models.backbone import Backbone
@@ -90,6 +92,7 @@ def run_doctor(home: str | None, model: str | None, weights: str | None, out=sys
         backbone = Backbone(path, n_ctx=512, n_threads=(config.model.threads or None) if config else None)
         try:
             memory, weights_path = load_memory_model(backbone, weights)
+            loaded.update(backbone_fingerprint=backbone.fingerprint, memory=memory)
             size_mb = path.stat().st_size / 1e6
             tower = (f"memory tower {weights_path.name} (fingerprint {memory.fingerprint[:12]})"
                      if memory else "no memory tower for this model (sleep archives without consolidating)")
@@ -100,5 +103,22 @@ def run_doctor(home: str | None, model: str | None, weights: str | None, out=sys
             backbone.close()
 
     check("model", model_check)
+
+    def snapshot_check() -> str:
+        from dreamchat.storage.memory_store import MemoryStore
+
+        store = MemoryStore(paths.memory_dir)
+        current = store.current()
+        if current is None:
+            return "empty (no night slept yet, or reset)"
+        if loaded["memory"] is None:
+            return f"{current.id} (unused: no memory tower for this model)"
+        got = store.load_latest(backbone_fingerprint=loaded["backbone_fingerprint"],
+                                tower_fingerprint=loaded["memory"].fingerprint)
+        return f"{got.snapshot.id} (night {got.snapshot.night}) loads with this tower" + \
+            (f"; {got.warning}" if got.warning else "")
+
+    if loaded:
+        check("memory snapshot", snapshot_check)
     say("all checks passed" if failures == 0 else f"{failures} check(s) failed")
     return 0 if failures == 0 else 1

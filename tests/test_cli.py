@@ -182,8 +182,12 @@ def test_a_memory_from_another_tower_is_refused_in_one_line_then_rebuilt(home, t
     capsys.readouterr()
     assert main(["send", "hello", *new]) == 1
     assert_one_line_error(capsys.readouterr().err, "another memory tower", "dreamchat memory rebuild")
+    assert main(["doctor", *new]) == 1
+    assert "FAIL memory snapshot" in capsys.readouterr().out
     assert main(["memory", "rebuild", *new]) == 0
     assert "Memory rebuilt with this tower" in capsys.readouterr().out
+    assert main(["doctor", *new]) == 0
+    assert "loads with this tower" in capsys.readouterr().out
     assert main(["send", "What is my cat called?", *new]) == 0
     db = sqlite3.connect(home / "dreamchat.db")
     assert db.execute("select count(*) from messages").fetchone()[0] == 4  # nothing lost
