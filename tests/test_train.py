@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -125,19 +123,10 @@ def test_position_loss_equals_full_softmax(toy):
     assert torch.allclose(got_kl, 0.5 * (dense_kl * w).sum(), rtol=1e-3, atol=1e-3)
 
 
-@pytest.fixture(scope="module")
-def trained_toy(toy, tmp_path_factory) -> Path:
-    """Weights trained for 150 steps on the toy task (with their checkpoint and summary beside them)."""
-    out = tmp_path_factory.mktemp("trained") / "toy.safetensors"
+def test_training_learns_to_copy_and_resumes(toy, tmp_path):
+    out = tmp_path / "toy.safetensors"
     assert T.run(args_for(*toy, out, steps=150, batch=16, lr=1e-2, passes="1,2", eval_passes=2,
                           ckpt_every=100)) == 0
-    return out
-
-
-def test_training_learns_to_copy_and_resumes(toy, trained_toy, tmp_path):
-    out = tmp_path / "toy.safetensors"
-    for suffix in ("", ".ckpt", ".json"):
-        shutil.copy(str(trained_toy) + suffix, str(out) + suffix)
     summary = json.loads(out.with_name(out.name + ".json").read_text())
     ev = summary["eval_passes_2"]
     # held-out keys and values: chance is ~1/300; the backbone alone cannot know the value
@@ -158,45 +147,6 @@ def test_training_learns_to_copy_and_resumes(toy, trained_toy, tmp_path):
     # resume: the checkpoint holds step 150; asking for 160 steps trains 10 more
     assert T.run(args_for(*toy, out, steps=160, batch=16, resume=True)) == 0
     assert json.loads(out.with_name(out.name + ".json").read_text())["steps"] == 160
-
-
-def test_calibration_restores_a_shrunken_copy_scale(toy, trained_toy, tmp_path, capsys):
-    """The copy scale divided by 4 loses recall; calibration picks a factor that wins it back and
-    changes nothing but the scale."""
-    from dreamchat.models import calibrate
-    from dreamchat.models.memory import MemoryModel
-
-    fs = FeatureSet(toy[1])
-    model = MemoryModel.load(trained_toy, fs.embeddings)
-    with torch.no_grad():
-        model.copy_log_scale -= math.log(4.0)
-    shrunk, out = tmp_path / "shrunk.safetensors", tmp_path / "calibrated.safetensors"
-    model.save(shrunk, "toy")
-    assert calibrate.main([str(shrunk), "--data", str(toy[1]), "--out", str(out), "--factors", "1,2,4,8",
-                           "--passes", "2", "--threads", "1"]) == 0
-    printed = capsys.readouterr().out
-    assert "| factor | N = 2 | mean |" in printed and "chose factor" in printed
-
-    objective = T._objective_class()(model, fs.embeddings)
-    before = model.copy_log_scale.item()
-    rows = calibrate.sweep(objective, fs, (1.0, 2.0, 4.0, 8.0), passes=(2,))
-    assert model.copy_log_scale.item() == before  # the sweep leaves the model as it was
-    assert rows[0]["recall"][2] == pytest.approx(T.evaluate(objective, fs, 2, torch.device("cpu"))["recall"])
-    factor = calibrate.choose(rows)
-    assert f"chose factor {factor:g}:" in printed
-    assert factor > 1 and max(r["mean"] for r in rows) > rows[0]["mean"], rows
-    calibrated = MemoryModel.load(out, fs.embeddings)
-    assert float(calibrated.copy_log_scale) == pytest.approx(float(model.copy_log_scale) + math.log(factor))
-    theirs, ours = calibrated.state_dict(), model.state_dict()
-    assert all(torch.equal(theirs[k], ours[k]) for k in ours if k != "copy_log_scale")
-    assert calibrated.backbone_fingerprint == "toy"
-
-
-def test_choose_takes_the_smallest_factor_near_the_best():
-    from dreamchat.models.calibrate import choose
-    rows = [{"factor": f, "mean": m} for f, m in ((1.0, 0.40), (1.5, 0.47), (2.0, 0.472), (3.0, 0.45))]
-    assert choose(rows) == 1.5
-    assert choose(rows, tolerance=0.0) == 2.0
 
 
 def _free_port() -> int:
