@@ -436,7 +436,7 @@ class Assistant:
         if not days:
             return None
         chunk_tokens = min(SLEEP_CHUNK_TOKENS, self.backbone.n_ctx)
-        state, total = self.memory.empty_state(), 0
+        state, total, last = self.memory.empty_state(), 0, days[-1][0]
         try:
             for done, (sleep, messages) in enumerate(days, start=1):
                 tokens = self._render(messages)
@@ -445,17 +445,15 @@ class Assistant:
                 total += len(tokens)
                 if on_progress:
                     on_progress(done, len(days))
+            snapshot = self.store.save(state, SnapshotMeta(
+                backbone_fingerprint=self.backbone.fingerprint, tower_fingerprint=self.memory.fingerprint,
+                night=self._nights(), passes=last.passes, tokens=total, sleep_id=last.id,
+            ))
+            self._state = state
         except ConsolidationCancelled:
             raise SleepCancelled("memory rebuild cancelled: the memory is as it was") from None
         finally:
-            self._rebuild_day()  # reading the days used the KV cache: put today back
-        last = days[-1][0]
-        snapshot = self.store.save(state, SnapshotMeta(
-            backbone_fingerprint=self.backbone.fingerprint, tower_fingerprint=self.memory.fingerprint,
-            night=self._nights(), passes=last.passes, tokens=total, sleep_id=last.id,
-        ))
-        self._state = state
-        self._restart_wake()
+            self._rebuild_day()  # reading the days used the KV cache: put today back, over the memory in use
         return SleepReport(sleep_id=last.id, kind="rebuild", tokens=total,
                            messages=sum(len(m) for _, m in days), passes=last.passes,
                            duration_s=time.perf_counter() - started, snapshot=snapshot.id,
