@@ -67,6 +67,10 @@ class ConsolidationCancelled(DreamchatError):
         super().__init__("sleep was cancelled before it finished; memory is unchanged, run /sleep again")
 
 
+# field -> the value that reproduces models made before the field existed
+LATER_FIELDS = {"copy_hidden": False}
+
+
 @dataclass
 class MemoryConfig:
     n_embd: int = 576            # backbone hidden / embedding width (SmolLM2-135M: 576)
@@ -87,6 +91,7 @@ class MemoryConfig:
     copy_decay_init: float = 1e-4  # initial per-token forgetting of the copy memory (alpha ~ 1 - this)
     gate_bias_init: float = -4.0   # the gate starts shut: sigmoid(-4) ~ 0.018
     copy_scale_init: float = 10.0  # initial logit scale of a perfect copy read (cosine 1)
+    copy_hidden: bool = False    # keys and queries also read rms(h) through one shared projection
 
     def __post_init__(self):
         for f in fields(self):
@@ -95,7 +100,10 @@ class MemoryConfig:
                 raise ValueError(f"MemoryConfig.{f.name} must be positive, got {v}")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        # Fields added after weights were shipped are written only when they change the model, so
+        # older weights keep their fingerprint (and users' snapshots stay loadable).
+        data = {k: v for k, v in asdict(self).items() if LATER_FIELDS.get(k, object()) != v}
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "MemoryConfig":
@@ -119,7 +127,7 @@ class SparseBias:
         return out
 
 
-def _rms(x: Tensor) -> Tensor:
+def rms_norm(x: Tensor) -> Tensor:
     return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
 
 
@@ -137,6 +145,12 @@ class CopyMemory(nn.Module):
     tokens on both sides (sleep replays the whole chunk, so looking ahead is allowed: in
     "Pickle is what I call my cat" the position before "Pickle" can see "call"). Queries: the same
     kind of conv, causal, since at wake the future is unknown.
+
+    With `copy_hidden`, keys and queries also add one shared projection of the backbone's own
+    hidden state rms(h). The backbone was pretrained on far more text than the tower sees, so "my
+    cat is called" and "your cat is called" lie close in h whatever the phrasing; sharing the
+    projection between keys and queries makes that closeness a match. It starts at zero (the model
+    computes what it did without it) and learns from there.
     """
 
     def __init__(self, c: MemoryConfig):
@@ -147,6 +161,9 @@ class CopyMemory(nn.Module):
         self.query_proj = nn.Linear(c.d_model, HK, bias=False)
         self.key_conv = nn.Parameter(self._conv_init(HK, 2 * c.key_window + 1, centre=c.key_window))
         self.query_conv = nn.Parameter(self._conv_init(HK, c.query_window + 1, centre=c.query_window))
+        if c.copy_hidden:
+            self.hidden_proj = nn.Linear(c.n_embd, HK, bias=False)
+            nn.init.zeros_(self.hidden_proj.weight)
         self.beta_proj = nn.Linear(c.d_model, c.copy_heads)          # write strength
         self.decay_proj = nn.Linear(c.d_model, c.copy_heads)         # per-token forgetting
         nn.init.zeros_(self.decay_proj.weight)
@@ -159,18 +176,26 @@ class CopyMemory(nn.Module):
         w[:, 0, centre] += 1.0                                       # start close to "this token"
         return w
 
-    def keys(self, f: Tensor) -> Tensor:
-        """f [B, T, d] -> unit keys [B, T, H, K] (non-causal conv, zero padding at the edges)."""
+    def _project(self, proj: nn.Linear, f: Tensor, h: Tensor | None) -> Tensor:
+        """proj(f) [+ hidden_proj(h)] -> (B, HK, T); h = rms(hidden) [B, T, n_embd]."""
+        x = proj(f)
+        if self.c.copy_hidden:
+            x = x + self.hidden_proj(h)
+        return x.transpose(1, 2)
+
+    def keys(self, f: Tensor, h: Tensor | None = None) -> Tensor:
+        """f [B, T, d] (h [B, T, n_embd] with copy_hidden) -> unit keys [B, T, H, K] (non-causal
+        conv, zero padding at the edges)."""
         B, T, _ = f.shape
-        x = self.key_proj(f).transpose(1, 2)                         # (B, HK, T)
+        x = self._project(self.key_proj, f, h)                       # (B, HK, T)
         w = self.c.key_window
         x = F.conv1d(F.pad(x, (w, w)), self.key_conv, groups=x.shape[1])  # (B, HK, T)
         return F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6)
 
-    def queries(self, f: Tensor) -> Tensor:
-        """f [B, T, d] -> unit queries [B, T, H, K] (causal conv from a zero history)."""
+    def queries(self, f: Tensor, h: Tensor | None = None) -> Tensor:
+        """f [B, T, d] (h as for `keys`) -> unit queries [B, T, H, K] (causal conv from a zero history)."""
         B, T, _ = f.shape
-        x = self.query_proj(f).transpose(1, 2)                       # (B, HK, T)
+        x = self._project(self.query_proj, f, h)                     # (B, HK, T)
         x = F.conv1d(F.pad(x, (self.c.query_window, 0)), self.query_conv, groups=x.shape[1])
         return F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6)
 
@@ -269,7 +294,7 @@ class MemoryModel(nn.Module):
 
     def inputs(self, hidden: Tensor, tokens: Tensor) -> Tensor:
         """hidden [B, T, n_embd] float, tokens [B, T] long -> tower input [B, T, d_model]."""
-        x = torch.cat([_rms(hidden.float()), self.emb[tokens]], dim=-1)
+        x = torch.cat([rms_norm(hidden.float()), self.emb[tokens]], dim=-1)
         return self.in_proj(F.dropout(x, self.input_dropout, self.training) if self.input_dropout else x)
 
 
@@ -297,11 +322,12 @@ class MemoryModel(nn.Module):
         tower_state = self._tower_state(state)
         S_copy = state[COPY_STATE]
         f = self.inputs(hidden, tokens) * valid[..., None]                        # (B, T, d)
+        hn = rms_norm(hidden.float()) * valid[..., None] if c.copy_hidden else None   # (B, T, n_embd)
         for _ in range(passes):
             f, tower_state = self.tower(f, tower_state)
             tower_state = self.tower.long_term(tower_state)                       # S only: caches reset
             f = f * valid[..., None]
-            k = self.copy.keys(f)                                                 # (B, T, H, K)
+            k = self.copy.keys(f, hn)                                             # (B, T, H, K)
             g, beta = self.copy.write_gates(f)                                    # (B, T, H) each
             _, S_copy = gated_delta_rule_chunked(k, k, values, g * valid[..., None],
                                                  beta * writes[..., None], S_copy)
@@ -323,7 +349,7 @@ class MemoryModel(nn.Module):
         Returns gate [B, T] in (0, 1), the copy read [B, T, Vc] (sum over heads of S_copy^T q)
         and the wording vector [B, T, n_embd] (W_o f)."""
         f, _ = self.tower(self.inputs(hidden, tokens), self._tower_state(state))    # (B, T, d)
-        q = self.copy.queries(f)                                                    # (B, T, H, K)
+        q = self.copy.queries(f, rms_norm(hidden.float()) if self.config.copy_hidden else None)  # (B, T, H, K)
         read = torch.einsum("bthk,bhkv->bthv", q, state[COPY_STATE])                # (B, T, H, V)
         gate = torch.sigmoid(self.gate(torch.cat([f, read.norm(dim=-1)], dim=-1))).squeeze(-1)
         return gate, read.sum(2), self.wording(f)
@@ -486,7 +512,7 @@ class MemoryModel(nn.Module):
 
 # Fields a model may be widened in while keeping what it learned (`grow_into`); every other field
 # must match, since it changes what the trained weights mean.
-GROWABLE = ("copy_key_dim", "key_window", "query_window")
+GROWABLE = ("copy_key_dim", "key_window", "query_window", "copy_hidden")
 
 
 @torch.no_grad()
@@ -499,8 +525,9 @@ def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig)
     rows' scale, so keys and queries are unchanged to within about 1e-6 (zero on both sides would be
     a saddle: neither would ever receive a gradient); their conv channels keep `model`'s fresh
     initialisation. Wider windows: the new conv taps (both sides of the key conv, the
-    far past of the causal query conv) start at zero. Raises ValueError when a non-growable field
-    differs or a growable one would shrink.
+    far past of the causal query conv) start at zero. A new hidden-state path (`copy_hidden`)
+    starts at zero. Raises ValueError when a non-growable field differs or a growable one would
+    shrink.
     """
     new = model.config
     for f in fields(MemoryConfig):
@@ -523,6 +550,11 @@ def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig)
         w = own[name].clone().view(H, K1, 1, -1)                          # fresh init for new channels
         w[:, :K0] = F.pad(tensors[name].view(H, K0, 1, -1), (pad_left, pad_right))
         merged[name] = w.view(H * K1, 1, -1)
+    if new.copy_hidden:
+        w = torch.zeros(H, K1, new.n_embd)
+        if old.copy_hidden:
+            w[:, :K0] = tensors["copy.hidden_proj.weight"].view(H, K0, new.n_embd)
+        merged["copy.hidden_proj.weight"] = w.view(H * K1, new.n_embd)
     model.load_state_dict(merged, strict=True)
     model._refresh_values()
 

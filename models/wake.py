@@ -28,18 +28,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dreamchat.models.memory import COPY_STATE, COPY_WRITTEN, TOWER_PREFIX, MemoryModel, SparseBias
+from dreamchat.models.memory import COPY_STATE, COPY_WRITTEN, TOWER_PREFIX, MemoryModel, SparseBias, rms_norm
 from dreamchat.models.tower import Tower
 
 log = logging.getLogger(__name__)
 
 
-def read_memory(m: MemoryModel, f: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor) -> tuple[Tensor, Tensor]:
-    """The copy-memory read and the bias for the token after the last of f [1, T, d]: query conv
-    over qbuf (the last query_window projections) and f, gate, then A [U, H K + d] times [q; f].
-    Returns (bias values [U], new qbuf). Shared by the eager feed and the traced graph."""
+def read_memory(m: MemoryModel, f: Tensor, h: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor
+                ) -> tuple[Tensor, Tensor]:
+    """The copy-memory read and the bias for the token after the last of f [1, T, d] (h [1, T,
+    n_embd], the backbone's hidden states): query conv over qbuf (the last query_window
+    projections) and f, gate, then A [U, H K + d] times [q; f]. Returns (bias values [U], new qbuf).
+    Shared by the eager feed and the traced graph."""
     c = m.config
-    x = torch.cat([qbuf, m.copy.query_proj(f).transpose(1, 2)], dim=2)   # (1, HK, w + T)
+    hn = rms_norm(h.float()) if c.copy_hidden else None
+    x = torch.cat([qbuf, m.copy._project(m.copy.query_proj, f, hn)], dim=2)  # (1, HK, w + T)
     qbuf = x[:, :, x.shape[2] - c.query_window:]
     last = x[0, :, x.shape[2] - c.query_window - 1:]                     # (HK, w + 1)
     q = (last * m.copy.query_conv[:, 0]).sum(-1).view(c.copy_heads, -1) # (H, K)
@@ -62,7 +65,7 @@ class _FeedGraph(nn.Module):
                 *state: Tensor) -> tuple[Tensor, ...]:
         m = self.model
         f, new = m.tower(m.inputs(h, tok), dict(zip(self.names, state)))
-        values, qbuf = read_memory(m, f, qbuf, gram, A)
+        values, qbuf = read_memory(m, f, h, qbuf, gram, A)
         return (values, qbuf, *(new[name] for name in self.names))
 
 
@@ -178,6 +181,6 @@ class WakeSession:
             values, self.qbuf, self.tower_state = step(h, tok, self.qbuf, self.gram, self.A, self.tower_state)
         else:
             f, self.tower_state = m.tower(m.inputs(h, tok), self.tower_state)    # (1, T, d)
-            values, self.qbuf = read_memory(m, f, self.qbuf, self.gram, self.A)  # (U,)
+            values, self.qbuf = read_memory(m, f, h, self.qbuf, self.gram, self.A)  # (U,)
         self.n_fed += tok.shape[1]
         return SparseBias(ids=self.ids, values=values.float().cpu().numpy())

@@ -25,12 +25,15 @@ def emb():
     return np.random.default_rng(0).normal(0, 1, (V, D)).astype(np.float32)
 
 
-@pytest.fixture()
-def model(emb):
+@pytest.fixture(params=[False, True], ids=["tower-keys", "hidden-keys"])
+def model(emb, request):
+    """The memory model, with and without the hidden-state path of the copy keys and queries."""
     torch.manual_seed(0)
-    m = MemoryModel(MemoryConfig(**CFG), emb, wording_ids=range(100, 110))
+    m = MemoryModel(MemoryConfig(**CFG, copy_hidden=request.param), emb, wording_ids=range(100, 110))
     with torch.no_grad():  # open the gate a little so the bias is not ~0 in comparisons
         m.gate.bias.fill_(0.0)
+        if request.param:  # it starts at zero; make it count
+            m.copy.hidden_proj.weight.normal_(0, 0.2)
     return m.eval()
 
 
@@ -110,6 +113,8 @@ def test_gradients_flow_through_every_pass_into_the_initial_state(model):
         if v.dtype != torch.uint8:
             assert v.grad is not None and float(v.grad.abs().sum()) > 0, k
     assert float(model.copy.key_proj.weight.grad.abs().sum()) > 0      # keys are learned through S
+    if model.config.copy_hidden:
+        assert float(model.copy.hidden_proj.weight.grad.abs().sum()) > 0
 
 
 def test_streaming_wake_equals_batched_wake(model):
@@ -178,6 +183,34 @@ def test_save_load_roundtrip_and_errors(model, emb, tmp_path):
     FakeBackbone.fingerprint = "other"
     with pytest.raises(ModelError, match="another backbone"):
         MemoryModel.load(path, FakeBackbone())
+
+
+def test_config_json_leaves_out_later_fields_at_their_old_value():
+    """Weights made before `copy_hidden` existed keep their config text, hence their fingerprint
+    (users' memory snapshots record it); the field is written when it is on, and read back."""
+    plain = json.loads(MemoryConfig(**CFG).to_json())
+    assert "copy_hidden" not in plain and MemoryConfig.from_json(json.dumps(plain)).copy_hidden is False
+    on = MemoryConfig(**CFG, copy_hidden=True)
+    assert json.loads(on.to_json())["copy_hidden"] is True and MemoryConfig.from_json(on.to_json()) == on
+
+
+def test_a_grown_hidden_path_computes_what_the_model_did(emb):
+    """`grow_into` adds the hidden-state path at zero: same sleep state and wake bias as before."""
+    torch.manual_seed(0)
+    old = MemoryModel(MemoryConfig(**CFG), emb, wording_ids=range(100, 110)).eval()
+    with torch.no_grad():
+        old.gate.bias.fill_(0.0)
+    new = MemoryModel(MemoryConfig(**CFG, copy_hidden=True), emb, wording_ids=range(100, 110)).eval()
+    M.grow_into(new, old.state_dict(), old.config)
+    h, tok = day(25)
+    st_old = old.consolidate([(h, tok)], old.empty_state(), passes=2)
+    st_new = new.consolidate([(h, tok)], new.empty_state(), passes=2)
+    assert all(torch.equal(st_old[k], st_new[k]) for k in st_old)
+    q_h, q_t = day(6, seed=7)
+    a, b = old.wake(st_old).feed(q_h, q_t), new.wake(st_new).feed(q_h, q_t)
+    assert np.array_equal(a.ids, b.ids) and np.allclose(a.values, b.values, atol=1e-6)
+    with pytest.raises(ValueError, match="cannot shrink copy_hidden"):
+        M.grow_into(old, new.state_dict(), new.config)
 
 
 def test_fingerprint_changes_with_weights(model):

@@ -221,14 +221,16 @@ def test_chat_option_takes_a_probability(tmp_path, capsys):
 
 
 def test_init_grows_copy_keys_and_windows_without_changing_outputs(toy, tmp_path):
-    """--init with wider copy keys and windows starts from the old model's predictions (to 1e-4), and
-    then trains (the new query rows, zero at first, receive a gradient)."""
+    """--init with wider copy keys and windows and a hidden-state path starts from the old model's
+    predictions (to 1e-4), and then trains (the new query rows and the hidden-state projection, zero
+    at first, receive a gradient)."""
     from dreamchat.models.memory import MemoryConfig, MemoryModel, grow_into
     out = tmp_path / "small.safetensors"
     assert T.run(args_for(*toy, out, steps=40, batch=8, lr=1e-2, passes="1,2", eval_passes=2)) == 0
     fs = FeatureSet(toy[0])
     small = MemoryModel.load(out, fs.embeddings)
-    wide_cfg = MemoryConfig(**{**vars(small.config), "copy_key_dim": 24, "key_window": 2, "query_window": 3})
+    wide_cfg = MemoryConfig(**{**vars(small.config), "copy_key_dim": 24, "key_window": 2, "query_window": 3,
+                               "copy_hidden": True})
     wide = MemoryModel(wide_cfg, fs.embeddings, wording_ids=small.wording_ids.tolist())
     grow_into(wide, small.state_dict(), small.config)
     obj_small, obj_wide = T._objective_class()(small, fs.embeddings), T._objective_class()(wide, fs.embeddings)
@@ -248,9 +250,11 @@ def test_init_grows_copy_keys_and_windows_without_changing_outputs(toy, tmp_path
     # the CLI path: train on from the small weights with wider keys
     grown = tmp_path / "grown.safetensors"
     assert T.run(args_for(*toy, grown, steps=5, batch=8, passes="1", eval_passes=1, init=out,
-                          config=json.dumps({**TINY, "copy_key_dim": 24, "key_window": 2}))) == 0
+                          config=json.dumps({**TINY, "copy_key_dim": 24, "key_window": 2,
+                                             "copy_hidden": True}))) == 0
     model = MemoryModel.load(grown, fs.embeddings)
     assert (model.config.copy_key_dim, model.config.key_window, model.config.query_window) == (24, 2, 1)
+    assert model.config.copy_hidden and float(model.copy.hidden_proj.weight.abs().max()) > 0
     new_rows = model.copy.query_proj.weight.detach().view(model.config.copy_heads, 24, -1)[:, TINY["copy_key_dim"]:]
     assert float(new_rows.abs().max()) > 0                     # the zero-initialised query rows learned
     assert torch.equal(model.wording_ids, small.wording_ids)
