@@ -90,6 +90,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--dropout", type=_probability, default=0.0,
                    help="dropout on the tower's input while training, against overfitting the phrasings (default 0)")
     t.add_argument("--config", metavar="JSON", default=None, help="MemoryConfig overrides as JSON")
+    t.add_argument("--train-only", metavar="PREFIX", action="append", default=None,
+                   help="train only the slow weights whose names start with PREFIX (repeatable; e.g. "
+                        "copy.hidden_proj after --init added it); the others stay as loaded")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -102,7 +105,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     o.add_argument("--init", metavar="WEIGHTS", default=None,
                    help="start from these memory weights (.safetensors or .ckpt; fresh optimizer); --config may "
-                        "widen copy_key_dim, key_window and query_window")
+                        "widen copy_key_dim, key_window and query_window, or add copy_hidden")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     o.add_argument("--build-only", choices=["train", "test", "both"], default=None,
                    help="only build the feature set(s) and stop (e.g. two processes building one each)")
@@ -432,6 +435,16 @@ def run(args) -> int:
         if rank == 0:
             log.info("started from %s (%s)", args.init, old_config.to_json())
     model.input_dropout = args.dropout
+    if args.train_only:
+        trained = [name for name, p in model.named_parameters()
+                   if p.requires_grad_(name.startswith(tuple(args.train_only))).requires_grad]
+        if not trained:
+            names = ", ".join(name for name, _ in model.named_parameters())
+            from dreamchat.errors import DreamchatError
+            raise DreamchatError(f"--train-only {' '.join(args.train_only)} matches no slow weight; "
+                                 f"give a prefix of one of: {names}")
+        if rank == 0:
+            log.info("training only %s", ", ".join(trained))
     model = model.to(device)
     model.backbone_fingerprint = fs.backbone_fingerprint
     objective = _objective_class()(model, fs.embeddings, max_neutral=args.max_neutral,
@@ -440,7 +453,7 @@ def run(args) -> int:
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         ddp = DistributedDataParallel(objective, device_ids=[local_rank] if device.type == "cuda" else None)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)  # checkpoints land beside the weights
     ckpt = out.with_name(out.name + ".ckpt")

@@ -254,7 +254,18 @@ def test_init_grows_copy_keys_and_windows_without_changing_outputs(toy, tmp_path
                                              "copy_hidden": True}))) == 0
     model = MemoryModel.load(grown, fs.embeddings)
     assert (model.config.copy_key_dim, model.config.key_window, model.config.query_window) == (24, 2, 1)
-    assert model.config.copy_hidden and float(model.copy.hidden_proj.weight.abs().max()) > 0
+    assert model.config.copy_hidden and float(model.copy.hidden_proj.weight.detach().abs().max()) > 0
+
+    # --train-only: the new projection learns, every other slow weight stays as loaded
+    only = tmp_path / "only.safetensors"
+    assert T.run(args_for(*toy, only, steps=5, batch=8, passes="1", eval_passes=1, init=out,
+                          config=json.dumps({**TINY, "copy_hidden": True}), train_only="copy.hidden_proj")) == 0
+    tuned = MemoryModel.load(only, fs.embeddings)
+    assert float(tuned.copy.hidden_proj.weight.detach().abs().max()) > 0
+    before = small.state_dict()
+    assert all(torch.equal(t, before[k]) for k, t in tuned.state_dict().items() if k in before)
+    with pytest.raises(Exception, match="matches no slow weight"):
+        T.run(args_for(*toy, tmp_path / "x.safetensors", steps=1, init=out, train_only="no.such.weight"))
     new_rows = model.copy.query_proj.weight.detach().view(model.config.copy_heads, 24, -1)[:, TINY["copy_key_dim"]:]
     assert float(new_rows.abs().max()) > 0                     # the zero-initialised query rows learned
     assert torch.equal(model.wording_ids, small.wording_ids)
