@@ -176,7 +176,7 @@ class CopyMemory(nn.Module):
         w[:, 0, centre] += 1.0                                       # start close to "this token"
         return w
 
-    def _project(self, proj: nn.Linear, f: Tensor, h: Tensor | None) -> Tensor:
+    def project(self, proj: nn.Linear, f: Tensor, h: Tensor | None) -> Tensor:
         """proj(f) [+ hidden_proj(h)] -> (B, HK, T); h = rms(hidden) [B, T, n_embd]."""
         x = proj(f)
         if self.c.copy_hidden:
@@ -187,7 +187,7 @@ class CopyMemory(nn.Module):
         """f [B, T, d] (h [B, T, n_embd] with copy_hidden) -> unit keys [B, T, H, K] (non-causal
         conv, zero padding at the edges)."""
         B, T, _ = f.shape
-        x = self._project(self.key_proj, f, h)                       # (B, HK, T)
+        x = self.project(self.key_proj, f, h)                       # (B, HK, T)
         w = self.c.key_window
         x = F.conv1d(F.pad(x, (w, w)), self.key_conv, groups=x.shape[1])  # (B, HK, T)
         return F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6)
@@ -195,7 +195,7 @@ class CopyMemory(nn.Module):
     def queries(self, f: Tensor, h: Tensor | None = None) -> Tensor:
         """f [B, T, d] (h as for `keys`) -> unit queries [B, T, H, K] (causal conv from a zero history)."""
         B, T, _ = f.shape
-        x = self._project(self.query_proj, f, h)                     # (B, HK, T)
+        x = self.project(self.query_proj, f, h)                     # (B, HK, T)
         x = F.conv1d(F.pad(x, (self.c.query_window, 0)), self.query_conv, groups=x.shape[1])
         return F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6)
 

@@ -436,8 +436,9 @@ def run(args) -> int:
             log.info("started from %s (%s)", args.init, old_config.to_json())
     model.input_dropout = args.dropout
     if args.train_only:
-        trained = [name for name, p in model.named_parameters()
-                   if p.requires_grad_(name.startswith(tuple(args.train_only))).requires_grad]
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(tuple(args.train_only)))
+        trained = [name for name, p in model.named_parameters() if p.requires_grad]
         if not trained:
             names = ", ".join(name for name, _ in model.named_parameters())
             from dreamchat.errors import DreamchatError
@@ -453,7 +454,8 @@ def run(args) -> int:
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
         ddp = DistributedDataParallel(objective, device_ids=[local_rank] if device.type == "cuda" else None)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr,
+                            weight_decay=0.01, betas=(0.9, 0.98))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)  # checkpoints land beside the weights
     ckpt = out.with_name(out.name + ".ckpt")

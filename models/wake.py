@@ -42,7 +42,7 @@ def read_memory(m: MemoryModel, f: Tensor, h: Tensor, qbuf: Tensor, gram: Tensor
     Shared by the eager feed and the traced graph."""
     c = m.config
     hn = rms_norm(h.float()) if c.copy_hidden else None
-    x = torch.cat([qbuf, m.copy._project(m.copy.query_proj, f, hn)], dim=2)  # (1, HK, w + T)
+    x = torch.cat([qbuf, m.copy.project(m.copy.query_proj, f, hn)], dim=2)  # (1, HK, w + T)
     qbuf = x[:, :, x.shape[2] - c.query_window:]
     last = x[0, :, x.shape[2] - c.query_window - 1:]                     # (HK, w + 1)
     q = (last * m.copy.query_conv[:, 0]).sum(-1).view(c.copy_heads, -1) # (H, K)
