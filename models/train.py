@@ -95,7 +95,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "copy.hidden_proj after --init added it); the others stay as loaded")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
-    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto (the GPU when CUDA is there, else the CPU), cpu or cuda")
     o = parser.add_argument_group("output")
     o.add_argument("--out", metavar="PATH", default="memory.safetensors", help="where to write the weights")
     o.add_argument("--max-minutes", type=float, default=0,
@@ -287,16 +288,31 @@ def evaluate(objective, fs: FeatureSet, passes: int, device, batch_size: int = 1
 
 # ------------------------------------------------------------------------------------------ loop
 
-def _distributed():
-    """(rank, world, local_rank) from torchrun's environment, process group initialised if world > 1."""
+def _device(choice: str, local_rank: int):
+    """Where this process trains: its own GPU (auto, when CUDA is there, or cuda), else the CPU."""
     import torch
+    from dreamchat.errors import DreamchatError
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise DreamchatError("--device cuda, but torch sees no CUDA device; train with --device cpu (or auto)")
+    n = torch.cuda.device_count()
+    if local_rank >= n:
+        raise DreamchatError(f"process {local_rank} has no GPU of its own (this machine has {n}); start at most "
+                             f"one process per GPU (torchrun --nproc_per_node {n}) or train with --device cpu")
+    return torch.device("cuda", local_rank)
+
+
+def _distributed(device):
+    """(rank, world) from torchrun's environment, the process group initialised if world > 1: NCCL
+    between GPUs, gloo between CPU processes (also on a machine that has a GPU)."""
     import torch.distributed as dist
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1, 0
+        return 0, 1
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world
 
 
 def _ranks_in_sync(model, world: int) -> bool:
@@ -401,13 +417,13 @@ def run(args) -> int:
 
     from dreamchat.models.memory import MemoryConfig, MemoryModel
 
-    rank, world, local_rank = _distributed()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device("cuda", local_rank) if (args.device in ("auto", "cuda") and torch.cuda.is_available()) \
-        else torch.device("cpu")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = _device(args.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    rank, world = _distributed(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if rank == 0:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         log.setLevel(logging.INFO)  # progress lines even when the CLI configured logging at WARNING
@@ -536,7 +552,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dreamchat.models.train", description=__doc__.split("\n")[0])
     parser.add_argument("--model", metavar="PATH", default=None, help="the GGUF backbone (default: the default model)")
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    from dreamchat.errors import DreamchatError
+    try:
+        return run(args)
+    except DreamchatError as err:     # torchrun runs this module, not the CLI: the same one-line errors
+        print(f"dreamchat train: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

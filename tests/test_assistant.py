@@ -125,7 +125,7 @@ def test_the_night_state_survives_a_restart(open_assistant):
     again = open_assistant()
     assert set(again._state) == set(state)
     for name, tensor in state.items():
-        assert np.array_equal(again._state[name].numpy(), tensor.numpy()), name
+        assert np.array_equal(again._state[name].cpu().numpy(), tensor.cpu().numpy()), name
     assert any(tensor.abs().sum() > 0 for tensor in state.values())
 
 
@@ -240,7 +240,7 @@ def test_a_memory_made_by_another_tower_is_rebuilt_from_the_journal(open_assista
 
 
 def _same_state(a: dict, b: dict) -> bool:
-    return set(a) == set(b) and all(np.allclose(a[k].float().numpy(), b[k].float().numpy(), atol=1e-6) for k in a)
+    return set(a) == set(b) and all(np.allclose(a[k].float().cpu().numpy(), b[k].float().cpu().numpy(), atol=1e-6) for k in a)
 
 
 def test_reset_and_rollback_when_the_memory_was_made_by_another_tower(open_assistant, other_weights):

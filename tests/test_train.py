@@ -211,6 +211,25 @@ def test_several_feature_sets_train_as_one(toy, tmp_path):
     assert args.data == [str(toy[0])]
 
 
+def test_training_device_is_the_gpu_when_there_and_mistakes_are_one_line(toy, tmp_path, monkeypatch, capsys):
+    """auto = this process's own GPU when CUDA is there, else the CPU; --device cuda without CUDA, or
+    more processes than GPUs, is a one-line error that says what to do, not a crash in NCCL."""
+    from dreamchat.errors import DreamchatError
+    assert T._device("cpu", 0) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert T._device("auto", 0) == torch.device("cpu")
+    # as torchrun runs it (python -m dreamchat.models.train): one line on stderr, exit status 1
+    assert T.main(["--data", str(toy[0]), "--out", str(tmp_path / "w.safetensors"), "--device", "cuda"]) == 1
+    assert capsys.readouterr().err == ("dreamchat train: --device cuda, but torch sees no CUDA device; "
+                                       "train with --device cpu (or auto)\n")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert T._device("auto", 0) == torch.device("cuda", 0)
+    assert T._device("cpu", 1) == torch.device("cpu")      # CPU processes on a GPU machine (gloo)
+    with pytest.raises(DreamchatError, match=r"process 1 has no GPU.*--nproc_per_node 1\) or train with --device cpu"):
+        T._device("auto", 1)
+
+
 def test_chat_option_takes_a_probability(tmp_path, capsys):
     args = args_for("A", "B", tmp_path / "m.safetensors", chat=0.8)
     assert args.chat == 0.8
