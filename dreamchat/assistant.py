@@ -431,8 +431,7 @@ class Assistant:
         if self.memory is None:
             raise DreamchatError(f"no memory tower for {self.model_name}: there is no memory to rebuild")
         started = time.perf_counter()
-        days = [(s, self.journal.slept_messages(s.id)) for s in self.journal.sleeps() if s.status == "done"]
-        days = [(s, messages) for s, messages in days if messages]
+        days = self._slept_days()
         if not days:
             return None
         chunk_tokens = min(SLEEP_CHUNK_TOKENS, self.backbone.n_ctx)
@@ -458,6 +457,16 @@ class Assistant:
                            messages=sum(len(m) for _, m in days), passes=last.passes,
                            duration_s=time.perf_counter() - started, snapshot=snapshot.id,
                            night=self._nights())
+
+    def _slept_days(self) -> list[tuple]:
+        """(sleep, its messages) of every finished sleep that consolidated something, oldest first."""
+        days = [(s, self.journal.slept_messages(s.id)) for s in self.journal.sleeps() if s.status == "done"]
+        return [(s, messages) for s, messages in days if messages]
+
+    def rebuild_size(self) -> tuple[int, int]:
+        """(days, messages) that `rebuild_memory` would sleep on again."""
+        days = self._slept_days()
+        return len(days), sum(len(messages) for _, messages in days)
 
     def reset_memory(self) -> None:
         self.store.reset()

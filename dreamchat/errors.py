@@ -27,6 +27,11 @@ class MemoryStoreError(DreamchatError):
     """A fast-weight snapshot cannot be read, written, or does not fit this backbone/tower."""
 
 
+class TowerMismatch(MemoryStoreError):
+    """The memory was made by another memory tower (an upgrade, `--weights`); the journal still holds
+    every slept day, so `Assistant.rebuild_memory` can make it again with this tower."""
+
+
 class BusyError(DreamchatError):
     """Another dreamchat process is using the same home."""
 

@@ -65,6 +65,9 @@ class SleepReport:
 
     def summary(self) -> str:
         """The one-line report the CLI and TUI show."""
+        if self.kind == "rebuild":
+            return (f"Slept again on {self.messages:,} messages of the journal ({self.tokens:,} tokens) "
+                    f"with this memory tower, {self.duration_s:.1f} s.")
         return (
             f"Slept on {self.tokens:,} tokens, {self.passes} pass{'es' if self.passes != 1 else ''}, "
             f"{self.duration_s:.1f} s. Context cleared."

@@ -32,7 +32,7 @@ import safetensors.torch
 import torch
 from safetensors import safe_open
 
-from dreamchat.errors import MemoryStoreError
+from dreamchat.errors import MemoryStoreError, TowerMismatch
 from dreamchat.paths import make_private_dir
 from dreamchat.storage.atomic import atomic_write_bytes, atomic_write_text, is_temp_file
 
@@ -247,7 +247,7 @@ class MemoryStore:
                 f"memory in {self.folder} was made for model {name} (fingerprint "
                 f"{snap.backbone_fingerprint[:12]}); run with that model, or `dreamchat memory reset`")
         if snap.tower_fingerprint != tower_fingerprint:
-            raise MemoryStoreError(
+            raise TowerMismatch(
                 f"memory in {self.folder} was made by another memory tower (fingerprint "
                 f"{snap.tower_fingerprint[:12]}, this one is {tower_fingerprint[:12]}); "
                 "run `dreamchat memory rebuild` to sleep again on your journal with this tower, or use "

@@ -323,6 +323,84 @@ async def test_sleep_shows_progress_and_a_report(make_app):
         await wait_until(pilot, lambda: "rolled back" in notes(app)[-1], what="/rollback")
 
 
+def _home_slept_by(tower, home, tiny_gguf) -> None:
+    """Two slept days and an unslept one, as an older dreamchat with `tower` would leave them."""
+    assistant = Assistant.open(home=str(home), model=str(tiny_gguf), weights=str(tower), config=tiny_config())
+    try:
+        for text in ("My sister Ana lives in Porto.", "Her dog is called Rex."):
+            list(assistant.send(text))
+            assistant.sleep(passes=1)
+        list(assistant.send("Today is still going."))
+    finally:
+        assistant.close()
+
+
+def _upgraded_app(home, tiny_gguf, tower):
+    config = tiny_config()
+    return create_app(lambda load_memory=True: Assistant.open(
+        home=str(home), model=str(tiny_gguf), weights=str(tower), config=config, load_memory=load_memory), config)
+
+
+def _memory_files(home) -> dict:
+    return {p.name: p.read_bytes() for p in sorted((home / "memory").iterdir()) if p.is_file()}
+
+
+@run_async
+async def test_after_a_tower_upgrade_the_app_offers_to_rebuild_the_memory(tmp_path, tiny_gguf, tiny_weights,
+                                                                          other_weights):
+    home = tmp_path / "home"
+    _home_slept_by(tiny_weights, home, tiny_gguf)
+    app = _upgraded_app(home, tiny_gguf, other_weights)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the rebuild offer")
+        assert "2 slept days in your journal (4 messages)" in app.screen.question
+        assert not app.ready and app.rebuild_pending
+        app.start_sleep(None)                     # e.g. the night policy: refused until rebuilt
+        assert not isinstance(app.screen, SleepScreen)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished,
+                         what="the rebuild")
+        report = app.screen.report
+        assert report.kind == "rebuild" and report.messages == 4
+        assert "Memory rebuilt" in str(app.screen.query_one("#sleep-title").render())
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.ready, what="the rebuilt assistant")
+        assert not app.rebuild_pending
+        assert any(m.text.startswith("Memory rebuilt · Slept again on 4 messages") for m in app.chat.messages())
+        assert "Today is still going." in [m.text for m in app.chat.messages()]   # today is back
+        assert app.status_info.nights == 2
+        await send(app, pilot, "What is my dog called?")
+        assert [m.text for m in journal(app)][-2] == "What is my dog called?"
+    # the new tower now reads the memory as usual
+    again = Assistant.open(home=str(home), model=str(tiny_gguf), weights=str(other_weights), config=tiny_config())
+    again.close()
+
+
+@run_async
+async def test_declining_the_rebuild_leaves_the_memory_as_it_was(tmp_path, tiny_gguf, tiny_weights, other_weights):
+    home = tmp_path / "home"
+    _home_slept_by(tiny_weights, home, tiny_gguf)
+    before = _memory_files(home)
+    app = _upgraded_app(home, tiny_gguf, other_weights)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the rebuild offer")
+        await pilot.press("n")
+        await wait_until(pilot, lambda: any("was not rebuilt" in n for n in notes(app)), what="the refusal")
+        assert not app.ready and not app.rebuild_pending
+        assert "dreamchat memory rebuild" in notes(app)[-1]
+        await type_and_enter(pilot, "hello")      # no assistant to talk to: an error, not a reply
+        await wait_until(pilot, lambda: sum("was not rebuilt" in n for n in _notifications(app)) == 2
+                         and app.busy is None, what="the failed reply")   # start-up's, then the reply's
+        assert app.prompt.text == "hello" and not [m for m in app.chat.messages() if m.role == "user"]
+    assert _memory_files(home) == before
+    old = Assistant.open(home=str(home), model=str(tiny_gguf), weights=str(tiny_weights), config=tiny_config())
+    try:
+        assert [m.text for m in old.history()][-2:] == ["Today is still going.", old.history()[-1].text]
+        assert old.memory_status().nights == 2
+    finally:
+        old.close()
+
+
 @run_async
 async def test_sleep_cancel_keeps_memory_untouched():
     fake = FakeAssistant(step_delay=0.05, pause_sleep_at=2)

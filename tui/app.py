@@ -27,7 +27,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from dreamchat.errors import DreamchatError
+from dreamchat.errors import DreamchatError, TowerMismatch
 from dreamchat.events import NapStarted, ReplyDone, ReplyPiece
 from dreamchat.tui import commands
 from dreamchat.tui.commands import COMMANDS, Command, CommandError, Invocation, SlashCommandProvider
@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+NOT_REBUILT = ("the memory was not rebuilt, and a memory made by another memory tower cannot be used; "
+               "restart dreamchat to be asked again, or run `dreamchat memory rebuild`")
+REBUILD_FIRST = "Your memory must be rebuilt for the new memory tower first."
 NIGHT_CHECK_S = 30.0  # how often the night policy is asked whether to sleep
 RESTORED_MESSAGES = 200  # today's unslept messages shown again at start-up (at most)
 
@@ -86,7 +89,7 @@ class DreamchatApp(CommandHandlers, App[None]):
     COMMANDS = App.COMMANDS | {SlashCommandProvider}
     BINDINGS = _bindings()
 
-    def __init__(self, open_assistant: Callable[[], "Assistant"], config: "Config", *,
+    def __init__(self, open_assistant: Callable[..., "Assistant"], config: "Config", *,
                  clock: Clock | None = None) -> None:
         super().__init__()
         self.config = config
@@ -98,6 +101,7 @@ class DreamchatApp(CommandHandlers, App[None]):
         self.status_info: StatusInfo | None = None
         self.last_reply: ReplyDone | None = None
         self._sleep_kind = "manual"
+        self.rebuild_pending = False  # opened without a memory made by another tower, to rebuild it
 
     # -- layout and start-up ------------------------------------------------------------------------
 
@@ -154,13 +158,31 @@ class DreamchatApp(CommandHandlers, App[None]):
     def _load_assistant(self) -> None:
         """Open the assistant off the UI thread: the prompt is usable while the model loads."""
         try:
-            self.host.open(self._open_assistant)
-            status, oldest, today = self.host.call(
-                lambda a: (read_status(a), a.oldest_unslept(), _unslept_history(a)))
+            try:
+                self.host.open(self._open_assistant)
+            except TowerMismatch as err:
+                # The memory tower changed (an upgrade): the old memory cannot be read, but the journal
+                # holds every slept day. Open without the memory and offer to sleep on them again;
+                # until then nothing is said to, or slept by, an assistant with no memory.
+                self.rebuild_pending = True
+                try:
+                    self.host.open(lambda: self._open_assistant(load_memory=False))
+                    days, messages = self.host.call(lambda a: a.rebuild_size())
+                except DreamchatError:
+                    self.rebuild_pending = False
+                    raise
+                if days:
+                    self.call_from_thread(self._offer_rebuild, days, messages)
+                    return
+                self.host.drop(str(err))
+                self.rebuild_pending = False
+                raise DreamchatError(f"{err}; the journal has no slept days to rebuild it from: "
+                                     "`dreamchat memory reset` starts from an empty memory") from None
+            ready = self.host.call(_ready_state)
         except DreamchatError as err:
             self.call_from_thread(self._assistant_failed, str(err))
             return
-        self.call_from_thread(self._assistant_ready, status, oldest, today)
+        self.call_from_thread(self._assistant_ready, *ready)
 
     async def _assistant_ready(self, status: StatusInfo, oldest: datetime | str | None,
                                today: list) -> None:
@@ -182,6 +204,69 @@ class DreamchatApp(CommandHandlers, App[None]):
     def _morning_answer(self, yes: bool | None) -> None:
         if yes:
             self.start_sleep(None, kind="night", reason="Sleeping on yesterday's conversation.")
+
+    def _offer_rebuild(self, days: int, messages: int) -> None:
+        question = (f"dreamchat's memory tower has changed (an upgrade, or --weights), and your memory "
+                    f"was made by the old one. Rebuild it with the new one by sleeping again on the "
+                    f"{days} slept day{'s' if days != 1 else ''} in your journal ({messages:,} messages)? "
+                    "You can cancel at any point; the old memory stays as it was until it is done.")
+        self.push_screen(ConfirmScreen(question, yes="Rebuild now", no="Not now"), self._rebuild_answer)
+
+    def _rebuild_answer(self, yes: bool | None) -> None:
+        if yes:
+            self.busy = "sleep"
+            screen = SleepScreen(None, rebuild=True, reason="Sleeping again on your journal's days.")
+            self.push_screen(screen)
+            self._rebuild_worker(screen)
+        else:
+            self._not_rebuilt_worker()
+
+    @work(thread=True, exclusive=True, group="sleep")
+    def _rebuild_worker(self, screen: SleepScreen) -> None:
+        from dreamchat.assistant import SleepCancelled
+
+        worker = get_current_worker()
+
+        def run(assistant: "Assistant"):
+            report = assistant.rebuild_memory(
+                on_progress=lambda done, total: self.call_from_thread(
+                    screen.show_steps, done, total, f"Day {done} of {total} slept again"),
+                should_stop=lambda: worker.is_cancelled)
+            return report, _ready_state(assistant)
+
+        try:
+            report, ready = self.host.call(run)
+        except SleepCancelled:
+            outcome, error = "cancelled", None
+        except DreamchatError as err:
+            outcome, error = "failed", str(err)
+        else:
+            self.call_from_thread(self._end_rebuild, screen, "rebuilt", report, ready)
+            return
+        self.host.drop(NOT_REBUILT)  # never chat over an empty stand-in for the user's memory
+        self.rebuild_pending = False
+        self.call_from_thread(self._end_rebuild, screen, outcome, None, None, error)
+
+    @work(thread=True, exclusive=True, group="load")
+    def _not_rebuilt_worker(self) -> None:
+        self.host.drop(NOT_REBUILT)
+        self.rebuild_pending = False
+        self.call_from_thread(self._assistant_failed, NOT_REBUILT)
+
+    async def _end_rebuild(self, screen: SleepScreen, outcome: str, report: Any, ready: tuple | None,
+                           error: str | None = None) -> None:
+        self.busy = None
+        self.rebuild_pending = False
+        if outcome == "rebuilt":
+            screen.show_report(report)
+            await self.note(f"Memory rebuilt · {report.summary()}", "sleep")
+            await self._assistant_ready(*ready)
+            return
+        if outcome == "cancelled":
+            screen.show_cancelled()
+        else:
+            screen.show_failed(error or "unknown error")
+        await self._assistant_failed(NOT_REBUILT)
 
     async def _assistant_failed(self, message: str) -> None:
         self.status_bar.show_problem("no model")
@@ -215,6 +300,9 @@ class DreamchatApp(CommandHandlers, App[None]):
         if commands.is_command(text):
             event.prompt.accept()
             await self.run_command_line(text)
+            return
+        if self.rebuild_pending:
+            self.notify(REBUILD_FIRST, severity="warning")
             return
         if self.busy:
             what = "replying" if self.busy == "reply" else "sleeping"
@@ -318,6 +406,9 @@ class DreamchatApp(CommandHandlers, App[None]):
     # -- sleep ------------------------------------------------------------------------------------------
 
     def start_sleep(self, passes: int | None, *, kind: str = "manual", reason: str = "") -> None:
+        if self.rebuild_pending:
+            self.notify(REBUILD_FIRST, severity="warning")
+            return
         if self.busy:
             self.notify("Wait for the reply to finish (or press Esc) before sleeping.",
                         severity="warning")
@@ -429,10 +520,16 @@ def _unslept_history(assistant: "Assistant") -> list:
     return [m for m in assistant.history() if m.sleep_id is None][-RESTORED_MESSAGES:]
 
 
-def create_app(open_assistant: Callable[[], "Assistant"], config: "Config", *,
+def _ready_state(assistant: "Assistant") -> tuple:
+    """What `_assistant_ready` shows: the status, the oldest unslept message, today's messages."""
+    return read_status(assistant), assistant.oldest_unslept(), _unslept_history(assistant)
+
+
+def create_app(open_assistant: Callable[..., "Assistant"], config: "Config", *,
                clock: Clock | None = None) -> DreamchatApp:
-    """The app, shared by the CLI and the tests. `open_assistant` runs in a worker at start-up;
-    `clock` (a `datetime.now` stand-in) drives the night policy."""
+    """The app, shared by the CLI and the tests. `open_assistant()` runs in a worker at start-up;
+    when the memory was made by another tower, `open_assistant(load_memory=False)` opens it for the
+    rebuild the app then offers. `clock` (a `datetime.now` stand-in) drives the night policy."""
     return DreamchatApp(open_assistant, config, clock=clock)
 
 
@@ -452,12 +549,12 @@ def run_tui(home: str | None, model: str | None, plain: bool = False, *,
 
     config = load_config(Paths.for_home(home).config_file)
 
-    def open_assistant() -> "Assistant":
+    def open_assistant(load_memory: bool = True) -> "Assistant":
         # Imported here, in the load worker: torch and llama.cpp take seconds to import, and the
         # prompt should be on screen before that.
         from dreamchat.assistant import Assistant
 
-        return Assistant.open(home=home, model=model, weights=weights, config=config)
+        return Assistant.open(home=home, model=model, weights=weights, config=config, load_memory=load_memory)
 
     if plain or wants_plain():
         from dreamchat.tui.plain import run_plain

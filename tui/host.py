@@ -45,6 +45,7 @@ class AssistantHost:
         except BaseException as err:
             self.error = err
             raise
+        self.error = None
         return self.assistant
 
     def call(self, fn: Callable[["Assistant"], T]) -> T:
@@ -56,6 +57,17 @@ class AssistantHost:
             reason = str(self.error) if self.error else "the model has not been loaded"
             raise AssistantUnavailable(f"no model is loaded ({reason}); fix it and restart dreamchat")
         return fn(self.assistant)
+
+    def drop(self, reason: str) -> None:
+        """Close the assistant (after the queued work) but keep the host: later calls fail with
+        AssistantUnavailable naming `reason`."""
+        def close_assistant() -> None:
+            if self.assistant is not None:
+                self.assistant.close()
+                self.assistant = None
+            self.error = DreamchatError(reason)
+
+        self._pool.submit(close_assistant).result()
 
     def close(self) -> None:
         """Close the assistant (releases the lock and the journal) after the queued work, then stop."""

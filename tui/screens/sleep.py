@@ -2,7 +2,8 @@
 
 The app's sleep worker drives it: `show_progress` for every SleepProgress, then exactly one of
 `show_report`, `show_cancelled`, `show_failed`, `show_nothing`. Esc (or the button) while running
-asks the app to cancel; once finished, the same key closes the modal.
+asks the app to cancel; once finished, the same key closes the modal. The memory rebuild after a
+tower upgrade uses the same modal (`rebuild=True`), driven by `show_steps` (one step per day).
 """
 
 from __future__ import annotations
@@ -38,16 +39,18 @@ class SleepScreen(ModalScreen[SleepReport | None]):
     class CancelRequested(Message):
         """The user wants the running sleep stopped (memory stays as it was)."""
 
-    def __init__(self, passes: int | None, *, reason: str = "") -> None:
+    def __init__(self, passes: int | None, *, reason: str = "", rebuild: bool = False) -> None:
         super().__init__()
         self.passes = passes
         self.reason = reason
+        self.rebuild = rebuild
         self.finished = False
         self.report: SleepReport | None = None
 
     def compose(self):
         with Vertical(id="sleep-dialog", classes="dialog"):
-            yield Label("Sleeping…", id="sleep-title", classes="dialog-title")
+            yield Label("Rebuilding memory…" if self.rebuild else "Sleeping…", id="sleep-title",
+                        classes="dialog-title")
             if self.reason:
                 yield Label(self.reason, id="sleep-reason")
             yield ProgressBar(total=None, show_eta=False, id="sleep-progress")
@@ -55,11 +58,13 @@ class SleepScreen(ModalScreen[SleepReport | None]):
             yield Button("Cancel", id="sleep-button", variant="error")
 
     def show_progress(self, progress: SleepProgress) -> None:
+        self.show_steps(*progress_steps(progress), progress_text(progress))
+
+    def show_steps(self, done: int, total: int, text: str) -> None:
         if self.finished:
             return
-        done, total = progress_steps(progress)
         self.query_one(ProgressBar).update(total=total, progress=done)
-        self.query_one("#sleep-detail", Label).update(progress_text(progress))
+        self.query_one("#sleep-detail", Label).update(text)
 
     def _finish(self, title: str, detail: str, *, ok: bool) -> None:
         self.finished = True
@@ -77,17 +82,22 @@ class SleepScreen(ModalScreen[SleepReport | None]):
 
     def show_report(self, report: SleepReport) -> None:
         self.report = report
-        self._finish(f"Night {report.night} slept", report.summary(), ok=True)
+        title = "Memory rebuilt" if report.kind == "rebuild" else f"Night {report.night} slept"
+        self._finish(title, report.summary(), ok=True)
 
     def show_nothing(self) -> None:
         self._finish("Nothing to sleep on", "Today's context is empty; memory is unchanged.", ok=True)
 
     def show_cancelled(self) -> None:
-        self._finish("Sleep cancelled", "Memory is unchanged; today's conversation is still here.",
-                     ok=False)
+        if self.rebuild:
+            self._finish("Rebuild cancelled", "The memory is as it was.", ok=False)
+        else:
+            self._finish("Sleep cancelled", "Memory is unchanged; today's conversation is still here.",
+                         ok=False)
 
     def show_failed(self, message: str) -> None:
-        self._finish("Sleep failed", f"{message}\nMemory is unchanged.", ok=False)
+        self._finish("Rebuild failed" if self.rebuild else "Sleep failed", f"{message}\nMemory is unchanged.",
+                     ok=False)
 
     def action_cancel_or_close(self) -> None:
         if self.finished:
