@@ -344,44 +344,57 @@ def _default_cache() -> Path:
 
 
 def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
-    """Feature-set folders for training and evaluation (built on rank 0; the others wait)."""
+    """Feature-set folders for training and evaluation. A set to build is split between the
+    processes (each decodes its share of the shards with its own backbone); rank 0 indexes it."""
     if args.data:
         return [Path(d) for d in args.data], (Path(args.eval_data) if args.eval_data else None)
-    folders: list[str | None] = [None, None]
-    if rank == 0:
-        from dreamchat.config import Config
-        from dreamchat.models.backbone import Backbone
-        from dreamchat.models.episodes import make_episodes
+    from dreamchat.config import Config
+    from dreamchat.models.backbone import Backbone
+    from dreamchat.models.episodes import make_episodes
 
-        model_path = getattr(args, "model", None)
-        if model_path is None:
-            from dreamchat.default_model import ensure_default_model
-            model_path = ensure_default_model(progress=not args.no_progress)
-        backbone = Backbone(model_path, n_ctx=2048, n_threads=args.threads)
-        system_prompt = Config().system_prompt
-        root = Path(args.cache) if args.cache else _default_cache()
-        common = dict(value_weight=args.value_weight, neutral_weight=args.neutral_weight,
-                      progress=not args.no_progress, shard_size=args.shard_size)
-        which = args.build_only or "both"
-        if which in ("train", "both"):
-            train = make_episodes(args.episodes, split="train", seed=args.data_seed, chat=args.chat,
-                                  invented=args.invented)
-            if args.long_episodes:
-                long = make_episodes(args.long_episodes, split="train", seed=args.data_seed, nights=args.long_nights,
-                                     chat=args.chat, invented=args.invented)
-                every = max(1, len(train) // len(long))       # interleave, so a partial set has both kinds
-                mixed = []
-                for i, ep in enumerate(train):
-                    mixed.append(ep)
-                    if (i + 1) % every == 0 and long:
-                        mixed.append(long.pop(0))
-                train = mixed + long
-            folders[0] = str(build_feature_set(backbone, train, system_prompt, root, "train", **common))
-        if args.eval_episodes and which in ("test", "both"):
-            test = make_episodes(args.eval_episodes, split="test", seed=args.data_seed + 1, chat=args.chat)
-            folders[1] = str(build_feature_set(backbone, test, system_prompt, root, "test", **common))
+    model_path = [getattr(args, "model", None)]
+    if model_path[0] is None and rank == 0:          # fetched once, by one process
+        from dreamchat.default_model import ensure_default_model
+        model_path[0] = str(ensure_default_model(progress=not args.no_progress))
     if world > 1:
         import torch.distributed as dist
+        dist.broadcast_object_list(model_path, src=0)
+    backbone = Backbone(model_path[0], n_ctx=2048, n_threads=args.threads)
+    system_prompt = Config().system_prompt
+    root = Path(args.cache) if args.cache else _default_cache()
+    common = dict(value_weight=args.value_weight, neutral_weight=args.neutral_weight, shard_size=args.shard_size)
+
+    def build(episodes, name: str) -> str | None:
+        if world > 1:
+            build_feature_set(backbone, episodes, system_prompt, root, name, **common, part=rank, parts=world,
+                              progress=rank == 0 and not args.no_progress)
+            dist.barrier()
+        if rank == 0:   # every shard is on disk now: write the index
+            return str(build_feature_set(backbone, episodes, system_prompt, root, name, **common,
+                                         progress=not args.no_progress and world == 1))
+        return None
+
+    folders: list[str | None] = [None, None]
+    which = args.build_only or "both"
+    if which in ("train", "both"):
+        train = make_episodes(args.episodes, split="train", seed=args.data_seed, chat=args.chat,
+                              invented=args.invented)
+        if args.long_episodes:
+            long = make_episodes(args.long_episodes, split="train", seed=args.data_seed, nights=args.long_nights,
+                                 chat=args.chat, invented=args.invented)
+            every = max(1, len(train) // len(long))       # interleave, so a partial set has both kinds
+            mixed = []
+            for i, ep in enumerate(train):
+                mixed.append(ep)
+                if (i + 1) % every == 0 and long:
+                    mixed.append(long.pop(0))
+            train = mixed + long
+        folders[0] = build(train, "train")
+    if args.eval_episodes and which in ("test", "both"):
+        test = make_episodes(args.eval_episodes, split="test", seed=args.data_seed + 1, chat=args.chat)
+        folders[1] = build(test, "test")
+    backbone.close()
+    if world > 1:
         dist.broadcast_object_list(folders, src=0)
     return ([Path(folders[0])] if folders[0] else []), (Path(folders[1]) if folders[1] else None)
 
@@ -418,7 +431,8 @@ def run(args) -> int:
     from dreamchat.models.memory import MemoryConfig, MemoryModel
 
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = _device(args.device, local_rank)
+    # building features is llama.cpp's work: any number of processes, on a GPU machine too
+    device = torch.device("cpu") if args.build_only else _device(args.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     rank, world = _distributed(device)

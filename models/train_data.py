@@ -77,11 +77,15 @@ def _reply_weights(backbone, prefix_len: int, tokens: list[int], answer: str, va
 
 def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: str, *,
                       value_weight: float, neutral_weight: float, shard_size: int = 50,
-                      progress: bool = True) -> Path:
+                      progress: bool = True, part: int = 0, parts: int = 1) -> Path:
     """Render and decode every day and probe of `episodes` once; returns the feature-set folder.
 
     Writes `index.json` (episode structure, shapes, backbone fingerprint), `embeddings.npy` (the
     backbone's output embeddings) and the feature shards. Resumes an interrupted build.
+
+    Several processes can split a build: with parts > 1, this one builds only the shards s with
+    s % parts == part and writes no index; once all have finished, one call with parts=1 finds every
+    shard on disk (building any that is missing) and writes the index.
     """
     import torch
     from tqdm import tqdm
@@ -152,12 +156,17 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
 
     refs: list[EpisodeRef] = []
     n_shards = -(-len(episodes) // shard_size)
-    bar = tqdm(total=len(episodes), desc=f"features ({name})", unit="ep", disable=not progress)
+    mine = [s for s in range(n_shards) if s % parts == part]
+    bar = tqdm(total=sum(len(episodes[s * shard_size:(s + 1) * shard_size]) for s in mine),
+               desc=f"features ({name})", unit="ep", disable=not progress)
     cache.dir.mkdir(parents=True, exist_ok=True)
-    np.save(cache.dir / "embeddings.npy", E.numpy())
+    if part == 0:
+        tmp = cache.dir / "embeddings.tmp.npy"
+        np.save(tmp, E.numpy())
+        tmp.replace(cache.dir / "embeddings.npy")
     for s in range(n_shards):
         batch = episodes[s * shard_size:(s + 1) * shard_size]
-        build = not cache.has_shard(s)
+        build = s in mine and not cache.has_shard(s)
         seqs = {}
         for j, ep in enumerate(batch):
             e = s * shard_size + j
@@ -167,12 +176,14 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
             if build:
                 seqs.update(day_and_probes(ep, e, ref))
             refs.append(ref)
-            bar.update(1)
+            if s in mine:
+                bar.update(1)
         if build:
             cache.write_shard(s, seqs)
-        # The index covers the finished shards, so a partial set can already be trained on.
-        write_index(cache.dir, refs, None, backbone.fingerprint, getattr(backbone, "name", ""),
-                    {**settings, "complete": s == n_shards - 1, "n_shards": s + 1}, E.shape)
+        if parts == 1:
+            # The index covers the finished shards, so a partial set can already be trained on.
+            write_index(cache.dir, refs, None, backbone.fingerprint, getattr(backbone, "name", ""),
+                        {**settings, "complete": s == n_shards - 1, "n_shards": s + 1}, E.shape)
     bar.close()
     backbone.clear()
     return cache.dir

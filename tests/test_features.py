@@ -94,3 +94,18 @@ def test_build_feature_set_marks_reply_and_value_tokens(bb, tmp_path):
     # rebuilding finds the finished set
     assert build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", value_weight=3.0,
                              neutral_weight=0.5, shard_size=2, progress=False) == folder
+
+
+def test_a_build_split_in_parts_builds_only_its_shards_and_one_call_indexes_them(bb, tmp_path):
+    episodes = make_episodes(5, split="train", seed=5)
+    kw = dict(value_weight=3.0, neutral_weight=0.5, shard_size=1, progress=False)
+    folder = build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", **kw, part=1, parts=2)
+    assert sorted(p.name for p in folder.glob("shard-*")) == ["shard-00001.safetensors", "shard-00003.safetensors"]
+    assert not (folder / "index.json").exists()                 # a share is not a set
+    build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", **kw, part=0, parts=2)
+    shards = {p.name: p.stat().st_mtime_ns for p in folder.glob("shard-*")}
+    assert len(shards) == 5 and not (folder / "index.json").exists()
+    assert build_feature_set(bb, episodes, "Be brief.", tmp_path, "tiny", **kw) == folder
+    assert {p.name: p.stat().st_mtime_ns for p in folder.glob("shard-*")} == shards   # indexed, not rebuilt
+    fs = FeatureSet(folder)
+    assert len(fs.episodes) == 5 and fs.index["settings"]["complete"]

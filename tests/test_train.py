@@ -183,6 +183,41 @@ def test_two_ddp_processes_on_cpu(toy, tmp_path):
     assert summary["ranks_in_sync"] is True
 
 
+BUILD_SCRIPT = """
+import sys
+from dreamchat.models import train as T
+sys.exit(T.main(["--model", {model!r}, "--build-only", "train", "--episodes", "5", "--long-episodes", "0",
+                 "--shard-size", "1", "--cache", {cache!r}, "--threads", "1", "--no-progress"]))
+"""
+
+
+def test_processes_split_a_feature_build_into_the_same_set(tiny_gguf, tmp_path):
+    """torchrun-style, two processes each decode their share of the shards and rank 0 indexes them:
+    the set equals the one a single process builds (on a GPU machine too: building uses no GPU)."""
+    script = tmp_path / "build.py"
+    script.write_text(BUILD_SCRIPT.format(model=str(tiny_gguf), cache=str(tmp_path / "two")))
+    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="2",
+               OMP_NUM_THREADS="1")
+    procs = [subprocess.Popen([sys.executable, str(script)], env=dict(env, RANK=str(r), LOCAL_RANK=str(r)),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for r in range(2)]
+    outputs = [p.communicate(timeout=240)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    script.write_text(BUILD_SCRIPT.format(model=str(tiny_gguf), cache=str(tmp_path / "one")))
+    solo = subprocess.run([sys.executable, str(script)], env=dict(os.environ, OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=240)
+    assert solo.returncode == 0, solo.stderr
+    (one,), (two,) = (tmp_path / "one").iterdir(), (tmp_path / "two").iterdir()
+    assert one.name == two.name and len(list(two.glob("shard-*.safetensors"))) == 5
+    index = json.loads((one / "index.json").read_text())
+    assert json.loads((two / "index.json").read_text()) == index and index["settings"]["complete"]
+    a, b = FeatureSet(one), FeatureSet(two)
+    assert list(a.seqs) == list(b.seqs) and np.array_equal(a.embeddings, b.embeddings)
+    for name, s in a.seqs.items():
+        t = b.seqs[name]
+        assert np.array_equal(s.tokens, t.tokens) and np.array_equal(s.weight, t.weight), name
+        assert np.allclose(s.hidden, t.hidden, atol=1e-3) and np.allclose(s.lse, t.lse, atol=1e-3), name
+
+
 def test_several_feature_sets_train_as_one(toy, tmp_path):
     """`--data A --data B`: one set of both folders' episodes, names kept apart, a second backbone refused."""
     from dreamchat.errors import DreamchatError
