@@ -376,15 +376,30 @@ async def test_after_a_tower_upgrade_the_app_offers_to_rebuild_the_memory(tmp_pa
     again.close()
 
 
+@pytest.mark.parametrize("answer", ["n", "y, then cancelled"])
 @run_async
-async def test_declining_the_rebuild_leaves_the_memory_as_it_was(tmp_path, tiny_gguf, tiny_weights, other_weights):
+async def test_declining_or_cancelling_the_rebuild_leaves_the_memory_as_it_was(answer, tmp_path, tiny_gguf,
+                                                                              tiny_weights, other_weights,
+                                                                              monkeypatch):
+    from dreamchat.assistant import SleepCancelled
+
+    def cancelled(self, on_progress=None, should_stop=None):
+        raise SleepCancelled("memory rebuild cancelled: the memory is as it was")
+
     home = tmp_path / "home"
     _home_slept_by(tiny_weights, home, tiny_gguf)
     before = _memory_files(home)
     app = _upgraded_app(home, tiny_gguf, other_weights)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the rebuild offer")
-        await pilot.press("n")
+        if answer == "n":
+            await pilot.press("n")
+        else:
+            monkeypatch.setattr(Assistant, "rebuild_memory", cancelled)
+            await pilot.press("y")
+            await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished)
+            assert "Rebuild cancelled" in str(app.screen.query_one("#sleep-title").render())
+            await pilot.press("escape")
         await wait_until(pilot, lambda: any("was not rebuilt" in n for n in notes(app)), what="the refusal")
         assert not app.ready and not app.rebuild_pending
         assert "dreamchat memory rebuild" in notes(app)[-1]
