@@ -54,6 +54,8 @@ def main(argv=None) -> int:
     p.add_argument("--sleep-tokens", type=int, default=4000, help="tokens of the day to sleep on (default 4000)")
     p.add_argument("--passes", type=int, default=4, help="sleep passes (default 4)")
     p.add_argument("--chunk", type=int, default=1024, help="sleep chunk length (default 1024, as the assistant)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="where the memory tower runs: auto = CUDA when there, as the app (dreamchat/loading.py)")
     p.add_argument("--json", default=None, help="also write the results here")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -66,6 +68,8 @@ def main(argv=None) -> int:
     else:
         memory = MemoryModel(MemoryConfig(n_embd=backbone.n_embd, n_vocab=backbone.n_vocab),
                              backbone.output_embeddings()).eval()
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
+    memory.to(device)
     system = Config().system_prompt
 
     # A long day of synthetic conversation (held-out phrasings), cut to --sleep-tokens tokens.
@@ -114,7 +118,7 @@ def main(argv=None) -> int:
     consolidate_s = time.perf_counter() - t
 
     results = {
-        "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": args.threads,
+        "device": device, "threads": args.threads,
         "torch_threads": args.torch_threads,
         "weights": str(weights) if weights.is_file() else "untrained (default size)",
         "wake": {"backbone_decode_ms_per_token": round(backbone_ms, 3),
