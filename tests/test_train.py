@@ -166,18 +166,23 @@ sys.exit(T.run(args))
 """
 
 
-def test_two_ddp_processes_on_cpu(toy, tmp_path):
-    """torchrun-style: two gloo processes train 4 steps; the weights of both ranks stay identical."""
-    out = tmp_path / "ddp.safetensors"
-    script = tmp_path / "ddp_run.py"
-    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), train=str(toy[0]),
-                                        test=str(toy[1]), out=str(out)))
+def _run_as_two_ranks(script: Path) -> None:
+    """Run `script` as torchrun would with --nproc_per_node 2 (gloo on the loopback) and wait."""
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="2",
                OMP_NUM_THREADS="1")
     procs = [subprocess.Popen([sys.executable, str(script)], env=dict(env, RANK=str(r), LOCAL_RANK=str(r)),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for r in range(2)]
     outputs = [p.communicate(timeout=240)[0].decode() for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
+
+
+def test_two_ddp_processes_on_cpu(toy, tmp_path):
+    """torchrun-style: two gloo processes train 4 steps; the weights of both ranks stay identical."""
+    out = tmp_path / "ddp.safetensors"
+    script = tmp_path / "ddp_run.py"
+    script.write_text(DDP_SCRIPT.format(tests=str(Path(__file__).parent), train=str(toy[0]),
+                                        test=str(toy[1]), out=str(out)))
+    _run_as_two_ranks(script)
     summary = json.loads(out.with_name(out.name + ".json").read_text())
     assert summary["world"] == 2 and summary["steps"] == 4
     assert summary["ranks_in_sync"] is True
@@ -196,12 +201,7 @@ def test_processes_split_a_feature_build_into_the_same_set(tiny_gguf, tmp_path):
     the set equals the one a single process builds (on a GPU machine too: building uses no GPU)."""
     script = tmp_path / "build.py"
     script.write_text(BUILD_SCRIPT.format(model=str(tiny_gguf), cache=str(tmp_path / "two")))
-    env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="2",
-               OMP_NUM_THREADS="1")
-    procs = [subprocess.Popen([sys.executable, str(script)], env=dict(env, RANK=str(r), LOCAL_RANK=str(r)),
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for r in range(2)]
-    outputs = [p.communicate(timeout=240)[0].decode() for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
+    _run_as_two_ranks(script)
     script.write_text(BUILD_SCRIPT.format(model=str(tiny_gguf), cache=str(tmp_path / "one")))
     solo = subprocess.run([sys.executable, str(script)], env=dict(os.environ, OMP_NUM_THREADS="1"),
                           capture_output=True, text=True, timeout=240)
