@@ -315,6 +315,16 @@ def _distributed(device):
     return dist.get_rank(), world
 
 
+def _leave_process_group(world: int) -> None:
+    """Wait for every rank, then close the group: a process that exits with its gloo group still
+    open can abort (SIGABRT, 'terminate called without an active exception') once its peer is gone."""
+    if world <= 1:
+        return
+    import torch.distributed as dist
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def _ranks_in_sync(model, world: int) -> bool:
     """True when every rank holds the same weights (DDP keeps them equal; a bug would not)."""
     if world <= 1:
@@ -444,6 +454,7 @@ def run(args) -> int:
     train_dirs, eval_dir = prepare_data(args, rank, world)
     if args.build_only:
         log.info("feature sets: train %s, eval %s", " ".join(map(str, train_dirs)) or None, eval_dir)
+        _leave_process_group(world)
         return 0
     fs = FeatureSet(*train_dirs)
     es = FeatureSet(eval_dir) if eval_dir else None
@@ -555,10 +566,7 @@ def run(args) -> int:
                 summary[f"eval_passes_{n}"] = evaluate(objective, es, n, device)
         (out.with_name(out.name + ".json")).write_text(json.dumps(summary, indent=2))
         log.info("done: %s", json.dumps(summary))
-    if world > 1:
-        import torch.distributed as dist
-        dist.barrier()
-        dist.destroy_process_group()
+    _leave_process_group(world)
     return 0
 
 
