@@ -54,6 +54,7 @@ class Episode:
     probes: list[Probe]
     split: str = "train"
     facts: list[str] = field(default_factory=list)  # the values stated, in order (for inspection)
+    fillers: list[int] = field(default_factory=list)  # indices of the days of unrelated conversation
 
 
 # --- categories ---------------------------------------------------------------------------------
@@ -361,7 +362,8 @@ def make_episode(rng: random.Random, split: str, nights: int = 1,
     days.append(b.question_day())
     for probe in probes:
         probe.day = len(days) - 1
-    return Episode(days, probes, split, [x.value for x in sorted(b.lines, key=lambda x: (x.day, x.order))])
+    return Episode(days, probes, split, [x.value for x in sorted(b.lines, key=lambda x: (x.day, x.order))],
+                   list(range(n_fact_days, n_fact_days + nights - 1)))
 
 
 def add_general_chat(episode: Episode, rng: random.Random, chance: float) -> Episode:
@@ -375,7 +377,7 @@ def add_general_chat(episode: Episode, rng: random.Random, chance: float) -> Epi
             question, answer = rng.choice(pool)
             at = 2 * rng.randrange(len(days[d]) // 2 + 1)  # between exchanges, never inside one
             days[d][at:at] = _messages([(question, answer)])
-    return Episode(days, episode.probes, episode.split, episode.facts)
+    return Episode(days, episode.probes, episode.split, episode.facts, episode.fillers)
 
 
 def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 1,

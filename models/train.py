@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamchat.models.train_data import FeatureSet, build_feature_set, make_batch, wording_vocabulary
+from dreamchat.models.train_data import (FeatureSet, build_feature_set, make_batch, with_extra_nights,
+                                         wording_vocabulary)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="weight of KL(backbone || fused) on later days' ordinary text (default 1)")
     t.add_argument("--max-neutral", type=int, default=32,
                    help="ordinary-text positions scored per episode and day (default 32)")
+    t.add_argument("--extra-nights", type=int, default=0, metavar="K",
+                   help="sleep up to K more days of unrelated conversation, taken from other episodes, "
+                        "before an episode's questions, so retention over many nights is trained (default 0)")
+    t.add_argument("--extra-chance", type=_probability, default=0.5,
+                   help="chance that an episode gets --extra-nights (default 0.5)")
     t.add_argument("--dropout", type=_probability, default=0.0,
                    help="dropout on the tower's input while training, against overfitting the phrasings (default 0)")
     t.add_argument("--config", metavar="JSON", default=None, help="MemoryConfig overrides as JSON")
@@ -509,6 +515,10 @@ def run(args) -> int:
         log.info("resumed from %s at step %d", ckpt, step)
 
     passes_choices = [int(p) for p in str(args.passes).split(",") if p.strip()]
+    if args.extra_nights and not fs.filler_days:
+        from dreamchat.errors import DreamchatError
+        raise DreamchatError("--extra-nights needs feature sets that record their days of unrelated conversation; "
+                             "run each set's build command again (`dreamchat train --build-only train ...`) to add them")
     per_rank = max(1, args.batch // world)
     n_eps = len(fs.episodes)
     bar = None
@@ -528,6 +538,12 @@ def run(args) -> int:
         passes = step_rng.choice(passes_choices)
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, args.steps, args.lr, warmup)
+        if args.extra_nights:
+            # drawn apart from step_rng, so the episodes and passes are those of a run without them
+            extra_rng = random.Random(f"extra-nights/{args.seed}/{step}/{rank}")
+            mine = [with_extra_nights(fs.episodes[i], extra_rng.sample(fs.filler_days, extra_rng.randint(
+                        1, min(args.extra_nights, len(fs.filler_days)))))
+                    if extra_rng.random() < args.extra_chance else i for i in mine]
         batch = make_batch(fs, mine, device)
         loss, stats = ddp(batch, passes)
         opt.zero_grad(set_to_none=True)

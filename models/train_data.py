@@ -10,7 +10,7 @@ objective in `models/train.py`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ class ProbeRef:
 class EpisodeRef:
     days: list[str]             # sequence names, day by day
     probes: list[ProbeRef] = field(default_factory=list)
+    fillers: list[str] = field(default_factory=list)    # the days of unrelated conversation among `days`
 
 
 def _piece_spans(backbone, tokens: list[int]) -> list[tuple[int, int]]:
@@ -100,6 +101,7 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
     cache = FeatureCache(root, key)
     index = cache.dir / "index.json"
     if index.is_file() and json.loads(index.read_text())["settings"].get("complete", True):
+        _record_fillers(index, episodes)
         return cache.dir
     E = torch.from_numpy(np.asarray(backbone.output_embeddings(), dtype=np.float32))   # (n_vocab, n_embd)
 
@@ -170,7 +172,8 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
         seqs = {}
         for j, ep in enumerate(batch):
             e = s * shard_size + j
-            ref = EpisodeRef(days=[f"e{e}/d{d}" for d in range(len(ep.days))])
+            ref = EpisodeRef(days=[f"e{e}/d{d}" for d in range(len(ep.days))],
+                             fillers=[f"e{e}/d{d}" for d in getattr(ep, "fillers", [])])
             ref.probes = [ProbeRef(f"e{e}/p{k}", int(p.day), str(p.kind), bool(p.combined), str(p.answer or ""))
                           for k, p in enumerate(ep.probes)]
             if build:
@@ -199,10 +202,29 @@ def write_index(folder: Path, refs: list[EpisodeRef], embeddings: np.ndarray | N
     index = {"format_version": INDEX_FORMAT_VERSION, "backbone_fingerprint": backbone_fingerprint,
              "backbone_name": backbone_name, "n_embd": int(shape[1]), "n_vocab": int(shape[0]),
              "settings": settings or {},
-             "episodes": [{"days": r.days, "probes": [vars(p) for p in r.probes]} for r in refs]}
-    tmp = folder / "index.json.tmp"
+             "episodes": [{"days": r.days, "probes": [vars(p) for p in r.probes], "fillers": r.fillers}
+                          for r in refs]}
+    _replace_index(folder / "index.json", index)
+
+
+def _replace_index(path: Path, index: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(index))
-    tmp.replace(folder / "index.json")
+    tmp.replace(path)
+
+
+def _record_fillers(path: Path, episodes) -> None:
+    """Add the filler days to the index of a set built before the index recorded them. The set's
+    cache key matched, so `episodes` are the very episodes it was built from."""
+    index = json.loads(path.read_text())
+    entries = index["episodes"]
+    if all("fillers" in e for e in entries) or len(entries) != len(episodes):
+        return
+    for entry, ep in zip(entries, episodes):
+        if len(entry["days"]) != len(ep.days):
+            return
+        entry["fillers"] = [entry["days"][d] for d in getattr(ep, "fillers", [])]
+    _replace_index(path, index)
 
 
 class FeatureSet:
@@ -235,7 +257,8 @@ class FeatureSet:
             prefix = f"{k}:" if len(self.folders) > 1 else ""
             seqs = {prefix + name: s for name, s in FeatureCache(folder.parent, folder.name).read_all().items()}
             episodes = [EpisodeRef([prefix + d for d in e["days"]],
-                                   [ProbeRef(**{**p, "name": prefix + p["name"]}) for p in e["probes"]])
+                                   [ProbeRef(**{**p, "name": prefix + p["name"]}) for p in e["probes"]],
+                                   [prefix + d for d in e.get("fillers", [])])
                         for e in index["episodes"]]
             # a set still being built may hold a shard newer than its index: keep indexed episodes only
             episodes = [e for e in episodes if all(n in seqs for n in e.days)]
@@ -246,6 +269,7 @@ class FeatureSet:
             self.backbone_fingerprint = self.index["backbone_fingerprint"]
             self.episodes = [e for part in self._parts for e in part[2]]
             self.seqs = {name: s for part in self._parts for name, s in part[3].items()}
+            self.filler_days = [d for e in self.episodes for d in e.fillers]
             if not hasattr(self, "embeddings"):
                 self.embeddings = np.load(self.folders[0] / "embeddings.npy")
         return changed
@@ -273,10 +297,24 @@ def _pad(arrays: list[np.ndarray], dtype, fill=0) -> np.ndarray:
     return out
 
 
-def make_batch(fs: FeatureSet, episode_ids: list[int], device) -> dict:
-    """Tensors for a batch of episodes: padded days (day-major) and padded probes."""
+def with_extra_nights(episode: EpisodeRef, days: list[str]) -> EpisodeRef:
+    """The episode with `days` (other episodes' days of unrelated conversation) slept in before
+    the day of its first question: the same facts and questions, with more nights of ordinary
+    talk between them. Every day is decoded on its own, from an empty context, so a cached day
+    is the same wherever it is put."""
+    if not days or not episode.probes:
+        return episode
+    first = min(p.day for p in episode.probes)
+    probes = [replace(p, day=p.day + len(days)) if p.day >= first else p for p in episode.probes]
+    return EpisodeRef(episode.days[:first] + list(days) + episode.days[first:], probes,
+                      episode.fillers + list(days))
+
+
+def make_batch(fs: FeatureSet, episodes: list[int | EpisodeRef], device) -> dict:
+    """Tensors for a batch of episodes (indices into `fs.episodes`, or episodes themselves):
+    padded days (day-major) and padded probes."""
     import torch
-    eps = [fs.episodes[i] for i in episode_ids]
+    eps = [fs.episodes[e] if isinstance(e, int) else e for e in episodes]
     n_days = max(len(e.days) for e in eps)
     days = []
     for d in range(n_days):

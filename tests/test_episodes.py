@@ -169,6 +169,7 @@ def test_nights_add_unrelated_days(nights):
     for ep in make_episodes(30, split="test", seed=1, nights=nights):
         fact_days = len(ep.days) - nights
         assert fact_days in (1, 2)
+        assert ep.fillers == list(range(fact_days, len(ep.days) - 1))   # recorded, for training
         for probe in ep.probes:
             for day in ep.days[fact_days:]:
                 for m in day:
@@ -242,6 +243,7 @@ def test_general_chat_goes_on_later_days_only_between_exchanges():
     added = 0
     for a, b in zip(plain, chat):
         assert a.probes == b.probes and b.days[0] == a.days[0]       # facts untouched
+        assert a.fillers == b.fillers == [len(a.days) - 3, len(a.days) - 2]
         for d, (day_a, day_b) in enumerate(zip(a.days, b.days)):
             extra = [m for m in day_b if m["text"] in answers]
             added += len(extra)

@@ -23,16 +23,17 @@ import torch
 
 from dreamchat.models import train as T
 from dreamchat.models.features import FeatureCache, CachedSequence
-from dreamchat.models.train_data import (EpisodeRef, FeatureSet, ProbeRef, make_batch, wording_vocabulary,
-                                         write_index)
+from dreamchat.models.train_data import (EpisodeRef, FeatureSet, ProbeRef, make_batch, with_extra_nights,
+                                         wording_vocabulary, write_index)
 
 V, D = 300, 32
 TINY = {"d_model": 32, "n_heads": 2, "head_dim": 16, "copy_heads": 2, "copy_key_dim": 16,
         "key_window": 1, "query_window": 1, "n_wording": 8}
 
 
-def write_toy_set(folder: Path, n_episodes: int, seed: int, emb: np.ndarray) -> Path:
-    """Episodes: day 0 = filler with 2 (marker, key, value) triples; probe = marker key -> value."""
+def write_toy_set(folder: Path, n_episodes: int, seed: int, emb: np.ndarray, filler_day: bool = False) -> Path:
+    """Episodes: day 0 = filler with 2 (marker, key, value) triples; probe = marker key -> value.
+    With filler_day, a day of ordinary text (recorded as a filler) lies between them."""
     rng = np.random.default_rng(seed)
     marker, end = 5, 6
     hid = lambda toks: (emb[toks] * 3 + rng.normal(0, 0.1, (len(toks), D))).astype(np.float16)
@@ -48,13 +49,18 @@ def write_toy_set(folder: Path, n_episodes: int, seed: int, emb: np.ndarray) -> 
         w[2:6] = 0.3
         seqs[f"e{e}/d1"] = CachedSequence(small, hid(small), w, np.zeros(len(small), np.float32))
         ref = EpisodeRef(days=[f"e{e}/d0", f"e{e}/d1"])
+        if filler_day:
+            other = np.asarray(list(rng.integers(20, V, 10)), np.int64)
+            seqs[f"e{e}/d2"], seqs[f"e{e}/d1"] = seqs[f"e{e}/d1"], CachedSequence(
+                other, hid(other), np.where(np.arange(10) % 2, 0.3, 0).astype(np.float32), np.zeros(10, np.float32))
+            ref = EpisodeRef(days=[f"e{e}/d0", f"e{e}/d1", f"e{e}/d2"], fillers=[f"e{e}/d1"])
         for j, (k, v) in enumerate(pairs):
             toks = np.asarray([7, 8, marker, k, v, end], np.int64)
             w = np.zeros(len(toks), np.float32)
             w[3] = 3.0                                                        # predict v from k
             w[4] = 1.0                                                        # then the end token
             seqs[f"e{e}/p{j}"] = CachedSequence(toks, hid(toks), w, np.zeros(len(toks), np.float32))
-            ref.probes.append(ProbeRef(f"e{e}/p{j}", day=1, kind="fact", answer=str(v)))
+            ref.probes.append(ProbeRef(f"e{e}/p{j}", day=len(ref.days) - 1, kind="fact", answer=str(v)))
         refs.append(ref)
     # exact log-sum-exp of the "backbone" logits h E^T where a loss is taken
     for s in seqs.values():
@@ -244,6 +250,58 @@ def test_several_feature_sets_train_as_one(toy, tmp_path):
         FeatureSet(toy[0], other)
     args = args_for(toy[0], toy[1], tmp_path / "m.safetensors")
     assert args.data == [str(toy[0])]
+
+
+def test_extra_nights_sleep_other_episodes_filler_days_before_the_questions(toy, tmp_path):
+    """with_extra_nights puts cached days of unrelated talk between the facts and the questions:
+    the probes then wake from the state after those nights too."""
+    fs = FeatureSet(write_toy_set(tmp_path / "f", 6, 4, FeatureSet(toy[0]).embeddings, filler_day=True))
+    assert fs.filler_days == [f"e{e}/d1" for e in range(6)]
+    ep = fs.episodes[0]
+    longer = with_extra_nights(ep, ["e3/d1", "e5/d1"])
+    assert longer.days == ["e0/d0", "e0/d1", "e3/d1", "e5/d1", "e0/d2"]
+    assert [p.day for p in longer.probes] == [4, 4] and [p.day for p in ep.probes] == [2, 2]  # ep untouched
+    assert longer.fillers == ["e0/d1", "e3/d1", "e5/d1"]
+    assert with_extra_nights(ep, []) is ep
+    batch = make_batch(fs, [longer, 1], torch.device("cpu"))
+    assert len(batch["days"]) == 5 and batch["probe_day"].tolist() == [4, 4, 2, 2]
+    assert batch["days"][3]["tokens"][0, :10].tolist() == fs.seqs["e5/d1"].tokens.tolist()
+    assert batch["days"][3]["present"].tolist() == [True, False]     # episode 1 has only 3 days
+
+
+def test_training_with_extra_nights(toy, tmp_path, monkeypatch, capsys):
+    """--extra-nights lengthens the drawn episodes with filler days of the set; a set that records
+    none is a one-line error saying how to add them."""
+    fillers = write_toy_set(tmp_path / "f", 16, 5, FeatureSet(toy[0]).embeddings, filler_day=True)
+    seen = []
+    real = T.make_batch
+    monkeypatch.setattr(T, "make_batch", lambda fs, eps, device: seen.append(
+        [len(e.days) if isinstance(e, EpisodeRef) else len(fs.episodes[e].days) for e in eps]) or real(fs, eps, device))
+    out = tmp_path / "m.safetensors"
+    assert T.run(args_for(fillers, toy[1], out, steps=3, batch=4, extra_nights=3, extra_chance=1.0)) == 0
+    lengths = [n for step in seen[:3] for n in step]
+    assert len(lengths) == 12 and all(4 <= n <= 6 for n in lengths) and len(set(lengths)) > 1
+    assert T.main(["--data", str(toy[0]), "--out", str(out), "--extra-nights", "2", "--device", "cpu"]) == 1
+    assert "run each set's build command again" in capsys.readouterr().err
+
+
+def test_an_index_built_before_fillers_were_recorded_gets_them(toy, tmp_path):
+    """Building a set that is already on disk records its filler days in the index (sets built by
+    earlier versions), and only when the episodes match the index day for day."""
+    from types import SimpleNamespace
+    from dreamchat.models.train_data import _record_fillers
+    folder = write_toy_set(tmp_path / "old", 3, 6, FeatureSet(toy[0]).embeddings, filler_day=True)
+    path = folder / "index.json"
+    index = json.loads(path.read_text())
+    for e in index["episodes"]:
+        del e["fillers"]
+    path.write_text(json.dumps(index))
+    assert FeatureSet(folder).filler_days == []
+    mismatched = [SimpleNamespace(days=[[], []], fillers=[]) for _ in range(3)]
+    _record_fillers(path, mismatched)
+    assert "fillers" not in json.loads(path.read_text())["episodes"][0]
+    _record_fillers(path, [SimpleNamespace(days=[[], [], []], fillers=[1]) for _ in range(3)])
+    assert FeatureSet(folder).filler_days == ["e0/d1", "e1/d1", "e2/d1"]
 
 
 def test_training_device_is_the_gpu_when_there_and_mistakes_are_one_line(toy, tmp_path, monkeypatch, capsys):
