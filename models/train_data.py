@@ -100,9 +100,11 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
     key = f"{name}-{episode_set_key(backbone.fingerprint, payload, settings)}"
     cache = FeatureCache(root, key)
     index = cache.dir / "index.json"
-    if index.is_file() and json.loads(index.read_text())["settings"].get("complete", True):
-        _record_fillers(index, episodes)
-        return cache.dir
+    if index.is_file():
+        built = json.loads(index.read_text())
+        if built["settings"].get("complete", True):
+            _record_fillers(index, built, episodes)
+            return cache.dir
     E = torch.from_numpy(np.asarray(backbone.output_embeddings(), dtype=np.float32))   # (n_vocab, n_embd)
 
     def sequence(tokens: list[int], weight: np.ndarray, hidden: np.ndarray | None = None) -> CachedSequence:
@@ -173,7 +175,7 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
         for j, ep in enumerate(batch):
             e = s * shard_size + j
             ref = EpisodeRef(days=[f"e{e}/d{d}" for d in range(len(ep.days))],
-                             fillers=[f"e{e}/d{d}" for d in getattr(ep, "fillers", [])])
+                             fillers=[f"e{e}/d{d}" for d in ep.fillers])
             ref.probes = [ProbeRef(f"e{e}/p{k}", int(p.day), str(p.kind), bool(p.combined), str(p.answer or ""))
                           for k, p in enumerate(ep.probes)]
             if build:
@@ -213,17 +215,16 @@ def _replace_index(path: Path, index: dict) -> None:
     tmp.replace(path)
 
 
-def _record_fillers(path: Path, episodes) -> None:
-    """Add the filler days to the index of a set built before the index recorded them. The set's
-    cache key matched, so `episodes` are the very episodes it was built from."""
-    index = json.loads(path.read_text())
+def _record_fillers(path: Path, index: dict, episodes) -> None:
+    """Add the filler days to `index` (read from `path`) of a set built before indexes recorded
+    them. The set's cache key matched, so `episodes` are the very episodes it was built from."""
     entries = index["episodes"]
     if all("fillers" in e for e in entries) or len(entries) != len(episodes):
         return
     for entry, ep in zip(entries, episodes):
         if len(entry["days"]) != len(ep.days):
             return
-        entry["fillers"] = [entry["days"][d] for d in getattr(ep, "fillers", [])]
+        entry["fillers"] = [entry["days"][d] for d in ep.fillers]
     _replace_index(path, index)
 
 
