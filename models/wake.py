@@ -134,7 +134,8 @@ class GraphedFeed:
                 step.fn(*args)
         torch.cuda.current_stream().wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
+        # thread_local: a sleep running in another thread may use CUDA while this thread captures
+        with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
             self.values, self.new_qbuf, *new = step.fn(*args)
         self.new_state = dict(zip(self.names, new))
 
