@@ -4,6 +4,9 @@ On held-out scenarios (synthetic episodes with phrasings and values never seen i
 hand-written natural conversations of `natural.py`) every probe question is asked on its day with
 only that day's messages in the context, and the greedy reply (at most `max_tokens` tokens) counts
 as recalled when it contains the answer (case-insensitive, punctuation and spacing normalised).
+`--sampling app` draws the replies with the app's default sampling settings instead (temperature,
+top-k/p, min-p, repeat penalty), one seed per probe, so every condition answers a probe from the
+same random stream: what a user of the default settings gets.
 One table, one row per condition:
 
 - no memory: the context was cleared and there is no tower (the backbone alone);
@@ -30,6 +33,7 @@ import logging
 import math
 import re
 import time
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -89,6 +93,7 @@ class BenchmarkConfig:
     default_passes: int = 2                 # N for retention and the full memory (the app's default)
     nights: tuple[int, ...] = (1, 3, 7)     # retention: nights between the facts and the questions
     max_tokens: int = 32                    # greedy reply length per probe
+    sampling: str = "greedy"                # or "app": the app's default sampling, a seed per probe
     ppl_nights: int = 7                     # days of facts slept into the "full memory" for perplexity
     neutral: int | None = None              # neutral texts scored for perplexity (None = all)
     system_prompt: str = "You are a helpful assistant."  # as the app's default config
@@ -175,6 +180,8 @@ class MemoryBenchmark:
 
     def __init__(self, backbone, memory, config: BenchmarkConfig, *, generate=None, render_day=None,
                  day_chunks=None, sampler=None):
+        """`sampler`: one sampler for every reply (default greedy); with `config.sampling` "app",
+        each probe gets a fresh sampler of the app's default settings instead."""
         from dreamchat.models import features
         from dreamchat.models.generation import generate as real_generate
         from dreamchat.models.sampler import Sampler
@@ -224,6 +231,7 @@ class MemoryBenchmark:
         hidden = bb.decode(head, hidden=True).hidden if head else None
         replies: dict[str, str] = {}
         by_state: dict[int, str] = {}   # conditions sharing one state object share one reply
+        seed = zlib.crc32(f"{self.config.seed}:{question}".encode())
         for name, state in states.items():
             if state is not None and id(state) in by_state:
                 replies[name] = by_state[id(state)]
@@ -235,15 +243,27 @@ class MemoryBenchmark:
                 if head:
                     wake.feed(hidden, np.asarray(head, dtype=np.int64))
                 hook = _memory_hook(wake)
-            replies[name] = self._reply(prompt[-1:], hook, answer)
+            replies[name] = self._reply(prompt[-1:], hook, answer, self._sampler_for(seed))
             if state is not None:
                 by_state[id(state)] = replies[name]
         return replies
 
-    def _reply(self, last_token: list[int], hook, answer: str = "") -> str:
+    def _sampler_for(self, seed: int):
+        """The sampler of one reply: the shared one, or (sampling "app") the app's defaults drawing
+        from `seed`, the same for every condition of a probe."""
+        if self.config.sampling != "app":
+            return self._sampler
+        from dreamchat.config import SamplingSettings
+        from dreamchat.models.sampler import Sampler
+
+        s = SamplingSettings()
+        return Sampler(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p,
+                       repeat_penalty=s.repeat_penalty, seed=seed)
+
+    def _reply(self, last_token: list[int], hook, answer: str = "", sampler=None) -> str:
         from dreamchat.models.generation import Done, Piece
 
-        events = self._generate(self.backbone, last_token, self._sampler, max_tokens=self.config.max_tokens,
+        events = self._generate(self.backbone, last_token, sampler or self._sampler, max_tokens=self.config.max_tokens,
                                 hook=hook, want_hidden=hook is not None)
         pieces: list[str] = []
         try:
@@ -390,6 +410,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="natural conversations to use (default all, 8 with --quick)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic episodes (default 0)")
     parser.add_argument("--max-tokens", type=int, default=32, metavar="N", help="reply length per probe")
+    parser.add_argument("--sampling", choices=["greedy", "app"], default="greedy",
+                        help="greedy replies (default), or the app's default sampling with one seed per probe")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="llama.cpp threads (default: physical cores; 1 is faster on a busy machine)")
     parser.add_argument("--json", metavar="PATH", default=None,
@@ -416,7 +438,7 @@ def run(args: argparse.Namespace) -> int:
             raise DreamchatError(f"{option} must be at least {low}, got {value}")
     defaults = Config()
     overrides = dict(seed=args.seed, max_tokens=args.max_tokens, system_prompt=defaults.system_prompt,
-                     default_passes=defaults.sleep.passes)
+                     default_passes=defaults.sleep.passes, sampling=getattr(args, "sampling", "greedy"))
     if args.episodes is not None:
         overrides["episodes"] = args.episodes
     if args.natural is not None:
@@ -453,9 +475,11 @@ def run(args: argparse.Namespace) -> int:
 
     n_natural = len(natural_conversations()[:config.natural] if config.natural is not None
                     else natural_conversations())
+    how = "greedy" if config.sampling == "greedy" else "sampled (the app's default settings, a seed per probe)"
+
     title = (f"dreamchat eval memory: {backbone.name} + {weights.name}\n"
              f"{config.episodes} synthetic held-out episodes ({rows[0].synthetic.total} probes), "
-             f"{n_natural} natural conversations ({rows[0].natural.total} probes); greedy replies of at most "
+             f"{n_natural} natural conversations ({rows[0].natural.total} probes); {how} replies of at most "
              f"{config.max_tokens} tokens; {elapsed / 60:.1f} min")
     print(format_table(rows, title))
     if args.json:

@@ -181,6 +181,34 @@ def test_runner_plumbing_with_fakes(tmp_path):
     assert "retention after 3 nights" in table and "100.0" in table
 
 
+@pytest.mark.parametrize("sampling", ["greedy", "app"])
+def test_replies_are_greedy_or_drawn_with_the_app_settings_one_seed_per_probe(sampling):
+    """--sampling app: every reply samples with the app's default settings, and all conditions of a
+    probe draw from the same seed (so they differ by the memory alone), another probe from another."""
+    from dreamchat.config import SamplingSettings
+
+    seen: list[tuple] = []
+
+    def recording_generate(backbone, prompt_tokens, sampler, **kw):
+        seen.append((sampler.temperature, sampler.repeat_penalty, sampler.seed, tuple(backbone._tokens)))
+        yield from fake_generate(backbone, prompt_tokens, sampler, **kw)
+
+    config = BenchmarkConfig(episodes=2, natural=1, nights=(1,), ppl_nights=1, neutral=1, sampling=sampling)
+    bench = MemoryBenchmark(FakeBackbone(), FakeMemory(), config, generate=recording_generate,
+                            render_day=fake_render_day, day_chunks=fake_day_chunks)
+    bench.run()
+    app = SamplingSettings()
+    expected = (0.0, 1.0) if sampling == "greedy" else (app.temperature, app.repeat_penalty)
+    assert {s[:2] for s in seen} == {expected}
+    if sampling == "app":
+        calls: dict[tuple, list[int]] = {}  # the prompt each reply continues -> the seeds it drew with
+        for _, _, seed, prompt in seen:
+            calls.setdefault(prompt, []).append(seed)
+        assert max(len(v) for v in calls.values()) >= 4           # no memory, N = 1, 2, 4, ...
+        assert all(len(set(v)) == 1 for v in calls.values())     # ... all from one seed
+        assert len({v[0] for v in calls.values()}) > 1             # another probe, another seed
+
+
 def test_dreamchat_eval_memory_on_the_real_parts(tiny_gguf, tiny_weights, tmp_path, capsys):
     """`dreamchat eval memory` end to end: tiny llama.cpp model + untrained memory weights."""
     from dreamchat.cli import main
