@@ -35,7 +35,7 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -256,15 +256,13 @@ class MemoryBenchmark:
         from dreamchat.config import SamplingSettings
         from dreamchat.models.sampler import Sampler
 
-        s = SamplingSettings()
-        return Sampler(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=s.min_p,
-                       repeat_penalty=s.repeat_penalty, seed=seed)
+        return Sampler.from_settings(replace(SamplingSettings(), seed=seed))
 
     def _reply(self, last_token: list[int], hook, answer: str = "", sampler=None) -> str:
         from dreamchat.models.generation import Done, Piece
 
-        events = self._generate(self.backbone, last_token, sampler or self._sampler, max_tokens=self.config.max_tokens,
-                                hook=hook, want_hidden=hook is not None)
+        events = self._generate(self.backbone, last_token, sampler or self._sampler,
+                                max_tokens=self.config.max_tokens, hook=hook, want_hidden=hook is not None)
         pieces: list[str] = []
         try:
             for event in events:
