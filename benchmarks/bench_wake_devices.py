@@ -56,7 +56,8 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--weights", default=None, help="memory weights (default: the shipped ones)")
-    p.add_argument("--tokens", type=int, default=200, help="wake steps per timed run (default 200)")
+    p.add_argument("--tokens", type=int, default=200,
+                   help="wake steps timed per variant, over 5 runs (default 200)")
     p.add_argument("--nights", type=int, default=3, help="random days slept before wake (default 3)")
     p.add_argument("--passes", type=int, default=4, help="sleep passes (default 4)")
     p.add_argument("--sleep-tokens", type=int, default=4000, help="tokens of the timed day (default 4000)")

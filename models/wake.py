@@ -18,10 +18,10 @@ tower with any of them, or any failure to trace, keeps the eager feed, which com
 numbers (`tests/test_memory.py` checks the two against each other).
 
 On CUDA a step is about a hundred kernels of a few microseconds each, so launching them costs more
-than running them: the traced step alone took 1.1 ms a token on an H200, slower than one CPU
-thread (0.7 ms). Each session therefore captures its traced step once in a CUDA graph over buffers
-of its own (`GraphedFeed`) and replays it: 0.19 ms a token, copying the bias back included
-(`benchmarks/bench_wake_devices.py`).
+than running them: the traced step alone took 1.3-2.0 ms a token on an H200, slower than one CPU
+thread (0.9-1.2 ms). Each session therefore captures its traced step once in a CUDA graph over
+buffers of its own (`GraphedFeed`) and replays it: 0.24-0.27 ms a token, copying the bias back
+included (`benchmarks/bench_wake_devices.py`).
 """
 
 from __future__ import annotations
@@ -152,10 +152,10 @@ class GraphedFeed:
         return self.values
 
 
-def graph_feed(step: TracedFeed | None, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
+def graph_feed(step: TracedFeed, h: Tensor, tok: Tensor, qbuf: Tensor, gram: Tensor, A: Tensor,
                state: dict[str, Tensor]) -> GraphedFeed | None:
     """A CUDA graph of the traced step for one session, or None off CUDA or where capture fails."""
-    if step is None or h.device.type != "cuda":
+    if h.device.type != "cuda":
         return None
     try:
         return GraphedFeed(step, h, tok, qbuf, gram, A, state)
@@ -243,15 +243,16 @@ class WakeSession:
         if step is not None and not self._graph_tried:
             self._graph_tried = True
             self.graph = graph_feed(step, h, tok, self.qbuf, self.gram, self.A, self.tower_state)
+            if self.graph is not None:  # from here on the graph's buffers are the live state
+                self.qbuf, self.tower_state = self.graph.qbuf, self.graph.state
         if step is not None and self.graph is not None:
-            values = self.graph(h, tok)
-            self.qbuf, self.tower_state = self.graph.qbuf, self.graph.state
+            values = self.graph(h, tok)                                          # advances qbuf, state
         elif step is not None:
             values, self.qbuf, self.tower_state = step(h, tok, self.qbuf, self.gram, self.A, self.tower_state)
         else:
             f, self.tower_state = m.tower(m.inputs(h, tok), self.tower_state)    # (1, T, d)
             values, self.qbuf = read_memory(m, f, h, self.qbuf, self.gram, self.A)  # (U,)
-            if self.graph is not None:  # the graph's buffers hold the live state between replays
+            if self.graph is not None:  # back into the buffers the next replay reads
                 self.graph.load(self.qbuf, self.tower_state)
                 self.qbuf, self.tower_state = self.graph.qbuf, self.graph.state
         self.n_fed += tok.shape[1]

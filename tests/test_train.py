@@ -300,7 +300,8 @@ def test_an_index_built_before_fillers_were_recorded_gets_them(toy, tmp_path):
     mismatched = [SimpleNamespace(days=[[], []], fillers=[]) for _ in range(3)]
     _record_fillers(path, json.loads(path.read_text()), mismatched)
     assert "fillers" not in json.loads(path.read_text())["episodes"][0]
-    _record_fillers(path, json.loads(path.read_text()), [SimpleNamespace(days=[[], [], []], fillers=[1]) for _ in range(3)])
+    _record_fillers(path, json.loads(path.read_text()),
+                    [SimpleNamespace(days=[[], [], []], fillers=[1]) for _ in range(3)])
     assert FeatureSet(folder).filler_days == ["e0/d1", "e1/d1", "e2/d1"]
 
 
