@@ -6,7 +6,10 @@ only that day's messages in the context, and the greedy reply (at most `max_toke
 as recalled when it contains the answer (case-insensitive, punctuation and spacing normalised).
 `--sampling app` draws the replies with the app's default sampling settings instead (temperature,
 top-k/p, min-p, repeat penalty), one seed per probe, so every condition answers a probe from the
-same random stream: what a user of the default settings gets.
+same random stream: what a user of the default settings gets. One draw per probe is noisy (a
+draw that takes another first word can end at another fact), so `--samples K` draws K replies per
+probe and condition, each from its own seed, and counts every draw: recall is then the mean over
+draws, and the counts in the table are draws, not probes.
 One table, one row per condition:
 
 - no memory: the context was cleared and there is no tower (the backbone alone);
@@ -94,6 +97,7 @@ class BenchmarkConfig:
     nights: tuple[int, ...] = (1, 3, 7)     # retention: nights between the facts and the questions
     max_tokens: int = 32                    # greedy reply length per probe
     sampling: str = "greedy"                # or "app": the app's default sampling, a seed per probe
+    samples: int = 1                        # replies drawn per probe and condition ("app" only)
     ppl_nights: int = 7                     # days of facts slept into the "full memory" for perplexity
     neutral: int | None = None              # neutral texts scored for perplexity (None = all)
     system_prompt: str = "You are a helpful assistant."  # as the app's default config
@@ -182,6 +186,9 @@ class MemoryBenchmark:
                  day_chunks=None, sampler=None):
         """`sampler`: one sampler for every reply (default greedy); with `config.sampling` "app",
         each probe gets a fresh sampler of the app's default settings instead."""
+        if config.samples < 1 or (config.samples > 1 and config.sampling != "app"):
+            raise ValueError(f"samples must be 1, or more with sampling 'app' (greedy replies are all "
+                             f"the same), got {config.samples} with {config.sampling!r}")
         from dreamchat.models import features
         from dreamchat.models.generation import generate as real_generate
         from dreamchat.models.sampler import Sampler
@@ -192,7 +199,7 @@ class MemoryBenchmark:
         self._day_chunks = day_chunks or features.day_chunks
         self._sampler = sampler or Sampler.greedy()
         self._features: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-        self.records: list[dict] = []   # one per (probe, condition): the reply and whether it hit
+        self.records: list[dict] = []   # one per (probe, condition, draw): the reply and whether it hit
 
     # The pieces of one condition.
 
@@ -215,13 +222,14 @@ class MemoryBenchmark:
         return state
 
     def ask(self, context: list[dict], question: str, states: dict[str, object],
-            answer: str = "") -> dict[str, str]:
-        """The greedy reply to `question` after `context`, once per condition (state None = no tower).
+            answer: str = "") -> dict[str, list[str]]:
+        """The replies to `question` after `context` (`config.samples` of them), per condition
+        (state None = no tower).
 
-        The prompt is decoded once; each condition truncates the cache back to it, replays the
-        prompt's hidden states into a fresh wake session and generates. With `answer`, a reply
-        stops as soon as it contains it (the rest cannot change the score; it saves most of the
-        generation time on hits).
+        The prompt is decoded once; each reply truncates the cache back to it, replays the prompt's
+        hidden states into a fresh wake session and generates. With `answer`, a reply stops as soon
+        as it contains it (the rest cannot change the score; it saves most of the generation time
+        on hits).
         """
         bb = self.backbone
         prompt = self._render_day(bb, context + [{"role": "user", "text": question}],
@@ -229,21 +237,26 @@ class MemoryBenchmark:
         bb.clear()
         head = prompt[:-1]
         hidden = bb.decode(head, hidden=True).hidden if head else None
-        replies: dict[str, str] = {}
-        by_state: dict[int, str] = {}   # conditions sharing one state object share one reply
-        seed = zlib.crc32(f"{self.config.seed}:{question}".encode())
+        replies: dict[str, list[str]] = {}
+        by_state: dict[int, list[str]] = {}   # conditions sharing one state object share the replies
+        # Draw k of every condition uses one seed, so conditions differ by the memory alone (draw 0
+        # keeps the seed of one-draw runs, so they reproduce).
+        seeds = [zlib.crc32((f"{self.config.seed}:" + (f"{k}:" if k else "") + question).encode())
+                 for k in range(self.config.samples)]
         for name, state in states.items():
             if state is not None and id(state) in by_state:
                 replies[name] = by_state[id(state)]
                 continue
-            bb.truncate(len(head))
-            hook = None
-            if state is not None:
-                wake = self.memory.wake(state)
-                if head:
-                    wake.feed(hidden, np.asarray(head, dtype=np.int64))
-                hook = _memory_hook(wake)
-            replies[name] = self._reply(prompt[-1:], hook, answer, self._sampler_for(seed))
+            replies[name] = []
+            for seed in seeds:
+                bb.truncate(len(head))
+                hook = None
+                if state is not None:
+                    wake = self.memory.wake(state)
+                    if head:
+                        wake.feed(hidden, np.asarray(head, dtype=np.int64))
+                    hook = _memory_hook(wake)
+                replies[name].append(self._reply(prompt[-1:], hook, answer, self._sampler_for(seed)))
             if state is not None:
                 by_state[id(state)] = replies[name]
         return replies
@@ -276,13 +289,15 @@ class MemoryBenchmark:
             events.close()
         raise RuntimeError("generate() ended without a Done event")
 
-    def _score(self, rows: dict[str, Row], scenario: Scenario, probe: Probe, replies: dict[str, str]) -> None:
-        for name, reply in replies.items():
-            hit = recalled(probe.answer, reply)
-            rows[name].add(scenario.source, probe, hit)
-            self.records.append({"condition": name, "source": scenario.source, "kind": probe.kind,
-                                 "combined": probe.combined, "question": probe.question,
-                                 "answer": probe.answer, "reply": reply, "recalled": hit})
+    def _score(self, rows: dict[str, Row], scenario: Scenario, probe: Probe,
+               replies: dict[str, list[str]]) -> None:
+        for name, draws in replies.items():
+            for draw, reply in enumerate(draws):
+                hit = recalled(probe.answer, reply)
+                rows[name].add(scenario.source, probe, hit)
+                self.records.append({"condition": name, "source": scenario.source, "kind": probe.kind,
+                                     "combined": probe.combined, "question": probe.question,
+                                     "answer": probe.answer, "draw": draw, "reply": reply, "recalled": hit})
 
     # The table.
 
@@ -410,6 +425,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=32, metavar="N", help="reply length per probe")
     parser.add_argument("--sampling", choices=["greedy", "app"], default="greedy",
                         help="greedy replies (default), or the app's default sampling with one seed per probe")
+    parser.add_argument("--samples", type=int, default=1, metavar="K",
+                        help="with --sampling app: draw K replies per probe and condition, each from its "
+                             "own seed, and count every draw (default 1)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="llama.cpp threads (default: physical cores; 1 is faster on a busy machine)")
     parser.add_argument("--json", metavar="PATH", default=None,
@@ -431,12 +449,16 @@ def run(args: argparse.Namespace) -> int:
     from dreamchat.models.memory import MemoryModel, default_weights_path
 
     for option, value, low in (("--episodes", args.episodes, 1), ("--natural", args.natural, 0),
-                               ("--max-tokens", args.max_tokens, 1), ("--threads", args.threads, 1)):
+                               ("--max-tokens", args.max_tokens, 1), ("--threads", args.threads, 1),
+                               ("--samples", getattr(args, "samples", 1), 1)):
         if value is not None and value < low:
             raise DreamchatError(f"{option} must be at least {low}, got {value}")
+    samples, sampling = getattr(args, "samples", 1), getattr(args, "sampling", "greedy")
+    if samples > 1 and sampling != "app":
+        raise DreamchatError("--samples needs --sampling app: greedy replies are the same every time")
     defaults = Config()
     overrides = dict(seed=args.seed, max_tokens=args.max_tokens, system_prompt=defaults.system_prompt,
-                     default_passes=defaults.sleep.passes, sampling=getattr(args, "sampling", "greedy"))
+                     default_passes=defaults.sleep.passes, sampling=sampling, samples=samples)
     if args.episodes is not None:
         overrides["episodes"] = args.episodes
     if args.natural is not None:
@@ -473,12 +495,14 @@ def run(args: argparse.Namespace) -> int:
 
     n_natural = len(natural_conversations()[:config.natural] if config.natural is not None
                     else natural_conversations())
-    how = "greedy" if config.sampling == "greedy" else "sampled (the app's default settings, a seed per probe)"
-
+    how = ("greedy" if config.sampling == "greedy" else "sampled (the app's default settings, a seed per "
+           f"probe{' and draw' if config.samples > 1 else ''})")
+    draws = (f"; {config.samples} draws per probe and condition, every draw counted in the table"
+             if config.samples > 1 else "")
     title = (f"dreamchat eval memory: {backbone.name} + {weights.name}\n"
-             f"{config.episodes} synthetic held-out episodes ({rows[0].synthetic.total} probes), "
-             f"{n_natural} natural conversations ({rows[0].natural.total} probes); {how} replies of at most "
-             f"{config.max_tokens} tokens; {elapsed / 60:.1f} min")
+             f"{config.episodes} synthetic held-out episodes ({rows[0].synthetic.total // config.samples} probes), "
+             f"{n_natural} natural conversations ({rows[0].natural.total // config.samples} probes); {how} "
+             f"replies of at most {config.max_tokens} tokens{draws}; {elapsed / 60:.1f} min")
     print(format_table(rows, title))
     if args.json:
         payload = {"config": asdict(config), "model": str(model_path), "weights": str(weights),

@@ -209,6 +209,41 @@ def test_replies_are_greedy_or_drawn_with_the_app_settings_one_seed_per_probe(sa
         assert len({v[0] for v in calls.values()}) > 1             # another probe, another seed
 
 
+def test_several_draws_per_probe_each_from_its_own_seed_shared_by_the_conditions():
+    seen: list[tuple] = []
+
+    def recording_generate(backbone, prompt_tokens, sampler, **kw):
+        seen.append((sampler.seed, tuple(backbone._tokens)))
+        yield from fake_generate(backbone, prompt_tokens, sampler, **kw)
+
+    def run(samples):
+        seen.clear()
+        config = BenchmarkConfig(episodes=2, natural=1, nights=(1,), ppl_nights=1, neutral=1,
+                                 sampling="app", samples=samples)
+        bench = MemoryBenchmark(FakeBackbone(), FakeMemory(), config, generate=recording_generate,
+                                render_day=fake_render_day, day_chunks=fake_day_chunks)
+        rows = bench.run()
+        calls: dict[tuple, list[int]] = {}  # the prompt each reply continues -> its seeds, in order
+        for seed, prompt in seen:
+            calls.setdefault(prompt, []).append(seed)
+        return rows, bench.records, calls
+
+    rows1, records1, one = run(1)
+    rows3, records3, three = run(3)
+    for prompt, seeds in three.items():
+        draws = seeds[:3]
+        assert len(set(draws)) == 3                             # three draws, three seeds
+        assert seeds == draws * (len(seeds) // 3)               # the same three for every condition
+        assert draws[0] == one[prompt][0]                       # draw 0 is the one-draw run's
+    # every draw is counted: the fake's replies do not depend on the seed, so each count triples
+    for r1, r3 in zip(rows1, rows3):
+        assert (r3.synthetic.hits, r3.synthetic.total) == (3 * r1.synthetic.hits, 3 * r1.synthetic.total)
+        assert (r3.natural.hits, r3.natural.total) == (3 * r1.natural.hits, 3 * r1.natural.total)
+    assert len(records3) == 3 * len(records1) and {r["draw"] for r in records3} == {0, 1, 2}
+    with pytest.raises(ValueError, match="greedy replies are all the same"):
+        MemoryBenchmark(FakeBackbone(), FakeMemory(), BenchmarkConfig(samples=2))
+
+
 def test_dreamchat_eval_memory_on_the_real_parts(tiny_gguf, tiny_weights, tmp_path, capsys):
     """`dreamchat eval memory` end to end: tiny llama.cpp model + untrained memory weights."""
     from dreamchat.cli import main
@@ -240,3 +275,7 @@ def test_eval_memory_errors_are_one_line(tiny_gguf, tmp_path, capsys):
     assert "no memory weights" in capsys.readouterr().err
     assert main(["eval", "memory", "--episodes", "0"]) == 1
     assert "--episodes must be at least 1" in capsys.readouterr().err
+    assert main(["eval", "memory", "--samples", "3"]) == 1
+    assert "--samples needs --sampling app" in capsys.readouterr().err
+    assert main(["eval", "memory", "--sampling", "app", "--samples", "0"]) == 1
+    assert "--samples must be at least 1" in capsys.readouterr().err
