@@ -55,6 +55,16 @@ def _probability(text: str) -> float:
     return value
 
 
+def _fact_range(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(x) for x in text.split(","))
+    except ValueError:
+        low = high = 0
+    if not 1 <= low <= high:
+        raise argparse.ArgumentTypeError(f"must be LOW,HIGH with 1 <= LOW <= HIGH, like 3,6; not {text!r}")
+    return low, high
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `dreamchat train` (`--model`, `--home`, `--weights` come from the main CLI)."""
     g = parser.add_argument_group("data")
@@ -70,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="chance of a general-knowledge exchange on each later day of an episode (default 0)")
     g.add_argument("--invented", type=_probability, default=0.0,
                    help="chance that a training fact's proper-name value is a made-up word (default 0)")
+    g.add_argument("--facts-per-day", type=_fact_range, default=(1, 3), metavar="LOW,HIGH",
+                   help="facts told on each fact day of a training episode (default 1,3, as the held-out "
+                        "episodes); more facts a day teach the memory to tell them apart")
     g.add_argument("--data", metavar="DIR", action="append", default=None,
                    help="train on an existing feature set (a cache sub-folder with index.json; repeat to "
                         "train on several as one); no backbone needed")
@@ -393,11 +406,12 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
     folders: list[str | None] = [None, None]
     which = args.build_only or "both"
     if which in ("train", "both"):
+        facts = args.facts_per_day
         train = make_episodes(args.episodes, split="train", seed=args.data_seed, chat=args.chat,
-                              invented=args.invented)
+                              invented=args.invented, facts_per_day=facts)
         if args.long_episodes:
             long = make_episodes(args.long_episodes, split="train", seed=args.data_seed, nights=args.long_nights,
-                                 chat=args.chat, invented=args.invented)
+                                 chat=args.chat, invented=args.invented, facts_per_day=facts)
             every = max(1, len(train) // len(long))       # interleave, so a partial set has both kinds
             mixed = []
             for i, ep in enumerate(train):

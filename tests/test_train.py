@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from dreamchat.models import train as T
+from dreamchat.models.episodes import make_episodes
 from dreamchat.models.features import FeatureCache, CachedSequence
 from dreamchat.models.train_data import (EpisodeRef, FeatureSet, ProbeRef, make_batch, with_extra_nights,
                                          wording_vocabulary, write_index)
@@ -166,6 +167,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from test_train import args_for
 from dreamchat.models import train as T
+from dreamchat.models.episodes import make_episodes
 args = args_for({train!r}, {test!r}, {out!r}, steps=4, batch=8, passes="1,2")
 args.eval_data = None
 sys.exit(T.run(args))
@@ -197,6 +199,7 @@ def test_two_ddp_processes_on_cpu(toy, tmp_path):
 BUILD_SCRIPT = """
 import sys
 from dreamchat.models import train as T
+from dreamchat.models.episodes import make_episodes
 sys.exit(T.main(["--model", {model!r}, "--build-only", "train", "--episodes", "5", "--long-episodes", "0",
                  "--shard-size", "1", "--cache", {cache!r}, "--threads", "1", "--no-progress"]))
 """
@@ -222,6 +225,30 @@ def test_processes_split_a_feature_build_into_the_same_set(tiny_gguf, tmp_path):
         t = b.seqs[name]
         assert np.array_equal(s.tokens, t.tokens) and np.array_equal(s.weight, t.weight), name
         assert np.allclose(s.hidden, t.hidden, atol=1e-3) and np.allclose(s.lse, t.lse, atol=1e-3), name
+
+
+def test_facts_per_day_makes_denser_training_days(tiny_gguf, tmp_path):
+    """`--facts-per-day 4,4`: every fact day tells four facts (the default 1,3 tells one to three)."""
+    parser = argparse.ArgumentParser()
+    T.add_arguments(parser)
+    assert parser.parse_args([]).facts_per_day == (1, 3)
+    assert parser.parse_args(["--facts-per-day", "3,6"]).facts_per_day == (3, 6)
+    for bad in ("0,2", "4,3", "five"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--facts-per-day", bad])
+
+    script = tmp_path / "build.py"
+    script.write_text(BUILD_SCRIPT.replace('"--no-progress"', '"--no-progress", "--facts-per-day", "4,4"')
+                      .format(model=str(tiny_gguf), cache=str(tmp_path / "dense")))
+    run = subprocess.run([sys.executable, str(script)], env=dict(os.environ, OMP_NUM_THREADS="1"),
+                         capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr
+    (folder,) = (tmp_path / "dense").iterdir()
+    episodes = FeatureSet(folder).episodes
+    assert len(episodes) == 5
+    dense = make_episodes(5, split="train", seed=1, facts_per_day=(4, 4))
+    assert [len(ep.probes) for ep in episodes] == [len(ep.probes) for ep in dense]
+    assert sum(len(ep.probes) for ep in dense) > sum(len(ep.probes) for ep in make_episodes(5, split="train", seed=1))
 
 
 def test_several_feature_sets_train_as_one(toy, tmp_path):
