@@ -448,12 +448,12 @@ def run(args: argparse.Namespace) -> int:
     from dreamchat.models.backbone import Backbone
     from dreamchat.models.memory import MemoryModel, default_weights_path
 
+    samples, sampling = getattr(args, "samples", 1), getattr(args, "sampling", "greedy")
     for option, value, low in (("--episodes", args.episodes, 1), ("--natural", args.natural, 0),
                                ("--max-tokens", args.max_tokens, 1), ("--threads", args.threads, 1),
-                               ("--samples", getattr(args, "samples", 1), 1)):
+                               ("--samples", samples, 1)):
         if value is not None and value < low:
             raise DreamchatError(f"{option} must be at least {low}, got {value}")
-    samples, sampling = getattr(args, "samples", 1), getattr(args, "sampling", "greedy")
     if samples > 1 and sampling != "app":
         raise DreamchatError("--samples needs --sampling app: greedy replies are the same every time")
     defaults = Config()

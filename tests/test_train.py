@@ -167,7 +167,6 @@ import sys
 sys.path.insert(0, {tests!r})
 from test_train import args_for
 from dreamchat.models import train as T
-from dreamchat.models.episodes import make_episodes
 args = args_for({train!r}, {test!r}, {out!r}, steps=4, batch=8, passes="1,2")
 args.eval_data = None
 sys.exit(T.run(args))
@@ -199,7 +198,6 @@ def test_two_ddp_processes_on_cpu(toy, tmp_path):
 BUILD_SCRIPT = """
 import sys
 from dreamchat.models import train as T
-from dreamchat.models.episodes import make_episodes
 sys.exit(T.main(["--model", {model!r}, "--build-only", "train", "--episodes", "5", "--long-episodes", "0",
                  "--shard-size", "1", "--cache", {cache!r}, "--threads", "1", "--no-progress"]))
 """
