@@ -112,7 +112,7 @@ def gated_delta_rule_step(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tens
 @_without_autocast
 def gated_delta_rule_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: Tensor,
                              initial_state: Tensor | None = None,
-                             chunk_size: int = 64) -> tuple[Tensor, Tensor]:
+                             chunk_size: int = 64, outputs: bool = True) -> tuple[Tensor | None, Tensor]:
     """The same maths as `gated_delta_rule_recurrent`, chunkwise parallel (same shapes and dtypes).
 
     Within a chunk of C tokens, with G_r the cumulative log-decay up to token r and S_0 the state at
@@ -124,6 +124,8 @@ def gated_delta_rule_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: T
         o_r = e^{G_r} S_0^T q_r + sum_{s <= r} e^{G_r - G_s} (q_r . k_s) U_s
         S_C = e^{G_C} S_0 + sum_s e^{G_C - G_s} k_s U_s^T
     Any T works: the sequence is padded with inert tokens (k = v = 0, g = 0, beta = 0).
+    `outputs=False` skips o (returned as None) for callers that keep only the final state, like the
+    copy memory's sleep writes: a third of the work when K is large.
     """
     _check_rule_inputs(q, k, v, g, beta, initial_state)
     if chunk_size < 1:
@@ -174,10 +176,13 @@ def gated_delta_rule_chunked(q: Tensor, k: Tensor, v: Tensor, g: Tensor, beta: T
     S = q.new_zeros(B * H, K, V) if initial_state is None else initial_state.to(dt).reshape(B * H, K, V)
     starts, news = [], []
     for n in range(N):
-        starts.append(S)                                                # state at chunk start: (BH, K, V)
+        if outputs:
+            starts.append(S)                                            # state at chunk start: (BH, K, V)
         U = torch.baddbmm(u[n], w[n], S, alpha=-1)                      # U = u - w S_0: (BH, C, V)
         S = torch.baddbmm(S * chunk_decay[n], k_decayed_t[n], U)        # (BH, K, V)
         news.append(U)
+    if not outputs:
+        return None, S.reshape(B, H, K, V)
     S0s = torch.stack(starts)                                           # (N, BH, K, V)
     U = torch.stack(news)                                               # (N, BH, C, V)
 

@@ -68,7 +68,7 @@ class ConsolidationCancelled(DreamchatError):
 
 
 # field -> the value that reproduces models made before the field existed
-LATER_FIELDS = {"copy_hidden": False}
+LATER_FIELDS = {"copy_hidden": False, "copy_key_power": 1}
 
 
 @dataclass
@@ -92,12 +92,23 @@ class MemoryConfig:
     gate_bias_init: float = -4.0   # the gate starts shut: sigmoid(-4) ~ 0.018
     copy_scale_init: float = 10.0  # initial logit scale of a perfect copy read (cosine 1)
     copy_hidden: bool = False    # keys and queries also read rms(h) through one shared projection
+    copy_key_power: int = 1      # 2: the copy memory stores keys as k (x) k, so a query matches a key
+                                 #   by (k.q)^2: sharper, and room for K (K + 1) / 2 nearly orthogonal keys
 
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
             if f.type in ("int", int) and v < (0 if f.name.endswith("window") else 1):
                 raise ValueError(f"MemoryConfig.{f.name} must be positive, got {v}")
+        if self.copy_key_power not in (1, 2):
+            raise ValueError(f"MemoryConfig.copy_key_power must be 1 or 2, got {self.copy_key_power}")
+
+    @property
+    def copy_state_dim(self) -> int:
+        """Rows of each copy head's matrix S_copy: the width of the keys it stores (k, or the
+        upper triangle of k (x) k)."""
+        K = self.copy_key_dim
+        return K if self.copy_key_power == 1 else K * (K + 1) // 2
 
     def to_json(self) -> str:
         # Fields added after weights were shipped are written only when they change the model, so
@@ -164,6 +175,11 @@ class CopyMemory(nn.Module):
         if c.copy_hidden:
             self.hidden_proj = nn.Linear(c.n_embd, HK, bias=False)
             nn.init.zeros_(self.hidden_proj.weight)
+        if c.copy_key_power == 2:  # `lift`'s upper triangle of k (x) k; derived, never saved
+            i, j = torch.triu_indices(c.copy_key_dim, c.copy_key_dim)
+            self.register_buffer("lift_i", i, persistent=False)
+            self.register_buffer("lift_j", j, persistent=False)
+            self.register_buffer("lift_weight", torch.where(i == j, 1.0, math.sqrt(2.0)), persistent=False)
         self.beta_proj = nn.Linear(c.d_model, c.copy_heads)          # write strength
         self.decay_proj = nn.Linear(c.d_model, c.copy_heads)         # per-token forgetting
         nn.init.zeros_(self.decay_proj.weight)
@@ -184,20 +200,34 @@ class CopyMemory(nn.Module):
         return x.transpose(1, 2)
 
     def keys(self, f: Tensor, h: Tensor | None = None) -> Tensor:
-        """f [B, T, d] (h [B, T, n_embd] with copy_hidden) -> unit keys [B, T, H, K] (non-causal
-        conv, zero padding at the edges)."""
+        """f [B, T, d] (h [B, T, n_embd] with copy_hidden) -> unit keys [B, T, H, copy_state_dim]
+        (non-causal conv, zero padding at the edges; `lift`ed)."""
         B, T, _ = f.shape
         x = self.project(self.key_proj, f, h)                       # (B, HK, T)
         w = self.c.key_window
         x = F.conv1d(F.pad(x, (w, w)), self.key_conv, groups=x.shape[1])  # (B, HK, T)
-        return F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6)
+        return self.lift(F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6))
 
     def queries(self, f: Tensor, h: Tensor | None = None) -> Tensor:
-        """f [B, T, d] (h as for `keys`) -> unit queries [B, T, H, K] (causal conv from a zero history)."""
+        """f [B, T, d] (h as for `keys`) -> unit queries [B, T, H, copy_state_dim] (causal conv from a
+        zero history; `lift`ed)."""
         B, T, _ = f.shape
         x = self.project(self.query_proj, f, h)                     # (B, HK, T)
         x = F.conv1d(F.pad(x, (self.c.query_window, 0)), self.query_conv, groups=x.shape[1])
-        return F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6)
+        return self.lift(F.normalize(x.transpose(1, 2).reshape(B, T, self.c.copy_heads, -1), dim=-1, eps=1e-6))
+
+    def lift(self, k: Tensor) -> Tensor:
+        """Unit keys or queries [..., K] -> what S_copy stores and is read with [..., copy_state_dim].
+
+        With copy_key_power 2 that is the outer product k (x) k, still of unit norm, whose dot
+        products are the squared cosines of the keys: a query near one stored key and half-way to
+        another (cosines 0.9 and 0.5) reads them 0.81 : 0.25 instead of 0.9 : 0.5, so facts stated
+        in similar words ("my cat is called", "my dog is called") blur less into each other."""
+        if self.c.copy_key_power == 1:
+            return k
+        # k (x) k is symmetric: keep its upper triangle, the off-diagonal terms x sqrt(2), which has
+        # the same dot products in K (K + 1) / 2 dimensions instead of K^2
+        return k[..., self.lift_i] * k[..., self.lift_j] * self.lift_weight
 
     def write_gates(self, f: Tensor) -> tuple[Tensor, Tensor]:
         """f [B, T, d] -> (g log-decay [B, T, H] <= 0, beta [B, T, H] in (0, 1))."""
@@ -271,7 +301,7 @@ class MemoryModel(nn.Module):
         """Zero fast weights: the tower's S matrices, the copy memory and its (empty) written-id set."""
         c = self.config
         state = {TOWER_PREFIX + k: v for k, v in self.tower.initial_state(batch, device=self.device).items()}
-        state[COPY_STATE] = torch.zeros(batch, c.copy_heads, c.copy_key_dim, self.value_proj.shape[1],
+        state[COPY_STATE] = torch.zeros(batch, c.copy_heads, c.copy_state_dim, self.value_proj.shape[1],
                                         device=self.device)
         state[COPY_WRITTEN] = torch.zeros(batch, c.n_vocab, dtype=torch.uint8, device=self.device)
         return state
@@ -330,7 +360,7 @@ class MemoryModel(nn.Module):
             k = self.copy.keys(f, hn)                                             # (B, T, H, K)
             g, beta = self.copy.write_gates(f)                                    # (B, T, H) each
             _, S_copy = gated_delta_rule_chunked(k, k, values, g * valid[..., None],
-                                                 beta * writes[..., None], S_copy)
+                                                 beta * writes[..., None], S_copy, outputs=False)
             new = {TOWER_PREFIX + name: t for name, t in tower_state.items()}
             new[COPY_STATE] = S_copy
             new[COPY_WRITTEN] = written
@@ -513,6 +543,8 @@ class MemoryModel(nn.Module):
 # Fields a model may be widened in while keeping what it learned (`grow_into`); every other field
 # must match, since it changes what the trained weights mean.
 GROWABLE = ("copy_key_dim", "key_window", "query_window", "copy_hidden")
+# Fields that change how the same weights' keys are matched, not the weights: free to change.
+REMATCHED = ("copy_key_power",)
 
 
 @torch.no_grad()
@@ -527,11 +559,14 @@ def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig)
     initialisation. Wider windows: the new conv taps (both sides of the key conv, the
     far past of the causal query conv) start at zero. A new hidden-state path (`copy_hidden`)
     starts at zero. Raises ValueError when a non-growable field differs or a growable one would
-    shrink.
+    shrink. A new `copy_key_power` keeps every weight: the same keys and queries, matched by the
+    new power (so the model then computes something else, and training adapts it).
     """
     new = model.config
     for f in fields(MemoryConfig):
         a, b = getattr(old, f.name), getattr(new, f.name)
+        if f.name in REMATCHED:
+            continue
         if f.name in GROWABLE and b < a:
             raise ValueError(f"cannot shrink {f.name} from {a} to {b}")
         if f.name not in GROWABLE and a != b:

@@ -125,7 +125,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--resume", action="store_true", help="continue from the checkpoint next to --out")
     o.add_argument("--init", metavar="WEIGHTS", default=None,
                    help="start from these memory weights (.safetensors or .ckpt; fresh optimizer); --config may "
-                        "widen copy_key_dim, key_window and query_window, or add copy_hidden")
+                        "widen copy_key_dim, key_window and query_window, add copy_hidden, or set copy_key_power")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
     o.add_argument("--build-only", choices=["train", "test", "both"], default=None,
                    help="only build the feature set(s) and stop (e.g. two processes building one each)")
@@ -431,11 +431,11 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
 
 def _initial_weights(path: str, config):
     """(config to train, saved tensors, their config) for `--init`: the run's config takes the saved
-    one's fields except those --config widens (`memory.GROWABLE`)."""
+    one's fields except those --config widens (`memory.GROWABLE`) or sets anew (`memory.REMATCHED`)."""
     import torch
 
     from dreamchat.errors import ModelError
-    from dreamchat.models.memory import GROWABLE, MemoryConfig
+    from dreamchat.models.memory import GROWABLE, REMATCHED, MemoryConfig
     if not Path(path).is_file():
         raise ModelError(f"--init: no memory weights at {path}; give a .safetensors or .ckpt written by "
                          f"`dreamchat train`")
@@ -452,7 +452,8 @@ def _initial_weights(path: str, config):
         raise ModelError(f"--init: {path} is not readable memory weights ({exc.__class__.__name__}); give a "
                          f".safetensors or .ckpt written by `dreamchat train`") from exc
     wider = {f: max(getattr(old, f), getattr(config, f)) for f in GROWABLE}
-    return MemoryConfig(**{**vars(old), **wider}), tensors, old
+    chosen = {f: getattr(config, f) for f in REMATCHED}
+    return MemoryConfig(**{**vars(old), **wider, **chosen}), tensors, old
 
 
 def run(args) -> int:

@@ -86,6 +86,22 @@ def test_chunked_any_chunk_size(chunk_size):
     torch.testing.assert_close(S_chk, S_ref, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("T", [1, 64, 130])
+def test_chunked_state_only_matches_recurrent_state_and_its_gradients(T):
+    """outputs=False (the copy memory's sleep writes) returns no o and the same final state, with
+    the same gradients into k, v, g, beta and the initial state."""
+    inputs = make_inputs(2, T, 2, 6, 5, seed=T)
+    _, S_ref = gated_delta_rule_recurrent(*inputs)
+    o, S_chk = gated_delta_rule_chunked(*inputs, outputs=False)
+    assert o is None
+    torch.testing.assert_close(S_chk, S_ref, rtol=1e-10, atol=1e-10)
+    w = torch.randn_like(S_ref)
+    g_ref = torch.autograd.grad((S_ref * w).sum(), inputs[1:], retain_graph=True)
+    g_chk = torch.autograd.grad((S_chk * w).sum(), inputs[1:])
+    for name, gr, gc in zip(["k", "v", "g", "beta", "initial_state"], g_ref, g_chk):
+        torch.testing.assert_close(gc, gr, rtol=1e-9, atol=1e-9, msg=f"gradient of {name} differs")
+
+
 @pytest.mark.parametrize("device", DEVICES)
 def test_chunked_matches_recurrent_float32(device):
     inputs = make_inputs(2, 130, 4, 32, 16, dtype=torch.float32, device=device)

@@ -25,14 +25,17 @@ def emb():
     return np.random.default_rng(0).normal(0, 1, (V, D)).astype(np.float32)
 
 
-@pytest.fixture(params=[False, True], ids=["tower-keys", "hidden-keys"])
+@pytest.fixture(params=[(False, 1), (True, 1), (True, 2)], ids=["tower-keys", "hidden-keys", "squared-keys"])
 def model(emb, request):
-    """The memory model, with and without the hidden-state path of the copy keys and queries."""
+    """The memory model, with and without the hidden-state path of the copy keys and queries, and
+    with keys stored as k (x) k."""
     torch.manual_seed(0)
-    m = MemoryModel(MemoryConfig(**CFG, copy_hidden=request.param), emb, wording_ids=range(100, 110))
+    hidden, power = request.param
+    m = MemoryModel(MemoryConfig(**CFG, copy_hidden=hidden, copy_key_power=power), emb,
+                    wording_ids=range(100, 110))
     with torch.no_grad():  # open the gate a little so the bias is not ~0 in comparisons
         m.gate.bias.fill_(0.0)
-        if request.param:  # it starts at zero; make it count
+        if hidden:  # it starts at zero; make it count
             m.copy.hidden_proj.weight.normal_(0, 0.2)
     return m.eval()
 
@@ -44,7 +47,8 @@ def day(T: int, seed: int = 1):
 
 def test_state_layout(model):
     st = model.empty_state()
-    assert st[COPY_STATE].shape == (1, 2, 8, D)                        # [B, H, K, V], V = n_embd (D < 128)
+    K = 8 if model.config.copy_key_power == 1 else 36                     # k, or k (x) k's upper triangle
+    assert st[COPY_STATE].shape == (1, 2, K, D)                        # [B, H, K, V], V = n_embd (D < 128)
     assert st[COPY_WRITTEN].shape == (1, V) and st[COPY_WRITTEN].dtype == torch.uint8
     tower = [k for k in st if k.startswith("tower.")]
     assert tower == ["tower.blocks.0.S", "tower.blocks.1.S"]
@@ -192,6 +196,26 @@ def test_config_json_leaves_out_later_fields_at_their_old_value():
     assert "copy_hidden" not in plain and MemoryConfig.from_json(json.dumps(plain)).copy_hidden is False
     on = MemoryConfig(**CFG, copy_hidden=True)
     assert json.loads(on.to_json())["copy_hidden"] is True and MemoryConfig.from_json(on.to_json()) == on
+
+
+def test_squared_keys_match_by_squared_cosines_and_keep_the_weights(emb):
+    """copy_key_power 2 stores k (x) k: unit norm, dot products the squared cosines of the keys, so
+    a near key and a half-way key are told apart more sharply. `grow_into` switches a trained model
+    to it keeping every weight, and the config text names the power only when it is 2."""
+    torch.manual_seed(0)
+    plain = MemoryModel(MemoryConfig(**CFG), emb, wording_ids=range(100, 110))
+    squared = MemoryModel(MemoryConfig(**CFG, copy_key_power=2), emb, wording_ids=range(100, 110))
+    k = torch.nn.functional.normalize(torch.randn(5, 3, 8), dim=-1)
+    lifted = squared.copy.lift(k)                                       # (5, 3, 36): 8 * 9 / 2
+    assert lifted.shape == (5, 3, 36) and torch.allclose(lifted.norm(dim=-1), torch.ones(5, 3))
+    assert torch.allclose(lifted[0] @ lifted[1].T, (k[0] @ k[1].T) ** 2, atol=1e-6)
+    assert torch.equal(plain.copy.lift(k), k)
+    M.grow_into(squared, plain.state_dict(), plain.config)
+    assert all(torch.equal(t, plain.state_dict()[name]) for name, t in squared.state_dict().items())
+    assert "copy_key_power" not in json.loads(plain.config.to_json())
+    assert json.loads(squared.config.to_json())["copy_key_power"] == 2
+    with pytest.raises(ValueError, match="copy_key_power must be 1 or 2"):
+        MemoryConfig(**CFG, copy_key_power=3)
 
 
 def test_a_grown_hidden_path_computes_what_the_model_did(emb):

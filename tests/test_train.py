@@ -394,6 +394,12 @@ def test_init_grows_copy_keys_and_windows_without_changing_outputs(toy, tmp_path
     assert (model.config.copy_key_dim, model.config.key_window, model.config.query_window) == (24, 2, 1)
     assert model.config.copy_hidden and float(model.copy.hidden_proj.weight.detach().abs().max()) > 0
 
+    # a new copy_key_power keeps every weight and is what the run trains with
+    squared = tmp_path / "squared.safetensors"
+    assert T.run(args_for(*toy, squared, steps=3, batch=8, passes="1", eval_passes=1, init=out,
+                          config=json.dumps({**TINY, "copy_key_power": 2}))) == 0
+    assert MemoryModel.load(squared, fs.embeddings).config.copy_key_power == 2
+
     # --train-only: the new projection learns, every other slow weight stays as loaded
     only = tmp_path / "only.safetensors"
     assert T.run(args_for(*toy, only, steps=5, batch=8, passes="1", eval_passes=1, init=out,
