@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_NAME = "dreamchat-memory"
 FORMAT_VERSION = 1
-COPY_STATE = "copy.S"            # [1, H, K, n_embd] (STATE_LAYOUT), the copy memory
+COPY_STATE = "copy.S"            # [1, H, copy_state_dim, V] (STATE_LAYOUT), the copy memory
 COPY_WRITTEN = "copy.written"    # [1, n_vocab] uint8, 1 where a token was ever written as a value
 TOWER_PREFIX = "tower."          # tower states are stored as "tower.<name>"
 
@@ -357,7 +357,7 @@ class MemoryModel(nn.Module):
             f, tower_state = self.tower(f, tower_state)
             tower_state = self.tower.long_term(tower_state)                       # S only: caches reset
             f = f * valid[..., None]
-            k = self.copy.keys(f, hn)                                             # (B, T, H, K)
+            k = self.copy.keys(f, hn)                                             # (B, T, H, K')
             g, beta = self.copy.write_gates(f)                                    # (B, T, H) each
             _, S_copy = gated_delta_rule_chunked(k, k, values, g * valid[..., None],
                                                  beta * writes[..., None], S_copy, outputs=False)
@@ -379,7 +379,7 @@ class MemoryModel(nn.Module):
         Returns gate [B, T] in (0, 1), the copy read [B, T, Vc] (sum over heads of S_copy^T q)
         and the wording vector [B, T, n_embd] (W_o f)."""
         f, _ = self.tower(self.inputs(hidden, tokens), self._tower_state(state))    # (B, T, d)
-        q = self.copy.queries(f, rms_norm(hidden.float()) if self.config.copy_hidden else None)  # (B, T, H, K)
+        q = self.copy.queries(f, rms_norm(hidden.float()) if self.config.copy_hidden else None)  # (B, T, H, K')
         read = torch.einsum("bthk,bhkv->bthv", q, state[COPY_STATE])                # (B, T, H, V)
         gate = torch.sigmoid(self.gate(torch.cat([f, read.norm(dim=-1)], dim=-1))).squeeze(-1)
         return gate, read.sum(2), self.wording(f)

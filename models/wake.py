@@ -222,7 +222,7 @@ class WakeSession:
             in_words[words] = True
             word_part = (E_u @ model.wording.weight) * in_words[ids][:, None]    # (U, d)
             self.ids = ids.cpu().numpy()
-            self.A = torch.cat([copy_part, word_part], dim=1).contiguous()       # (U, H K + d)
+            self.A = torch.cat([copy_part, word_part], dim=1).contiguous()       # (U, V + d)
             self.S_copy = S_copy[0].contiguous()                                 # (H, K', V)
             self.qbuf = torch.zeros(1, c.copy_heads * c.copy_key_dim, c.query_window, device=dev)
         self.n_fed = 0
