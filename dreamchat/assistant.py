@@ -373,6 +373,7 @@ class Assistant:
         loaded = self.store.load_latest(
             backbone_fingerprint=self.backbone.fingerprint,
             tower_fingerprint=self.memory.fingerprint,
+            compatible_towers=self.memory.reads_memories_of,
             template=self.memory.empty_state(),
         )
         if loaded is None:
@@ -409,7 +410,8 @@ class Assistant:
         fingerprints = {}
         if self.backbone is not None and self.memory is not None:
             fingerprints = dict(backbone_fingerprint=self.backbone.fingerprint,
-                                tower_fingerprint=self.memory.fingerprint)
+                                tower_fingerprint=self.memory.fingerprint,
+                                compatible_towers=self.memory.reads_memories_of)
         self.store.rollback(snapshot_id, **fingerprints)
         if self.backbone is not None:
             self._load_memory_state()

@@ -114,7 +114,8 @@ def run_doctor(home: str | None, model: str | None, weights: str | None, out=Non
         if loaded["memory"] is None:
             return f"{current.id} (unused: no memory tower for this model)"
         got = store.load_latest(backbone_fingerprint=loaded["backbone_fingerprint"],
-                                tower_fingerprint=loaded["memory"].fingerprint)
+                                tower_fingerprint=loaded["memory"].fingerprint,
+                                compatible_towers=loaded["memory"].reads_memories_of)
         return f"{got.snapshot.id} (night {got.snapshot.night}) loads with this tower" + \
             (f"; {got.warning}" if got.warning else "")
 

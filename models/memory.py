@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "dreamchat-memory"
+READS_MEMORIES_OF = "reads_memories_of"   # metadata: JSON list of weights fingerprints, see MemoryModel
 FORMAT_VERSION = 1
 COPY_STATE = "copy.S"            # [1, H, copy_state_dim, V] (STATE_LAYOUT), the copy memory
 COPY_WRITTEN = "copy.written"    # [1, n_vocab] uint8, 1 where a token was ever written as a value
@@ -261,6 +262,10 @@ class MemoryModel(nn.Module):
                              f"got {len(ids)}")
         self.register_buffer("wording_ids", ids)                      # (n_wording,) saved with weights
         self.backbone_fingerprint: str | None = None
+        # Fingerprints of earlier weights whose memories these read unchanged: a change that only
+        # touches how memory is read (`models/calibrate.py`) keeps what a sleep writes, so the
+        # user's snapshots stay valid. Saved in the file's metadata.
+        self.reads_memories_of: tuple[str, ...] = ()
         # Dropout on the tower's input while training (`dreamchat train --dropout`): a training
         # choice, not part of the config, so it never changes the weights' fingerprint.
         self.input_dropout = 0.0
@@ -461,12 +466,7 @@ class MemoryModel(nn.Module):
     @property
     def fingerprint(self) -> str:
         """sha256 over the config and every saved tensor (name, dtype, shape, bytes)."""
-        h = hashlib.sha256(self.config.to_json().encode())
-        for name, t in sorted(self._tensors().items()):
-            t = t.detach().cpu().contiguous()
-            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-        return h.hexdigest()
+        return weights_fingerprint(self.config, self._tensors())
 
     def _tensors(self) -> dict[str, Tensor]:
         return {name: t for name, t in self.state_dict().items()}
@@ -480,6 +480,8 @@ class MemoryModel(nn.Module):
                 "config": self.config.to_json(), "state_layout": STATE_LAYOUT,
                 "backbone_fingerprint": backbone_fingerprint or (self.backbone_fingerprint or ""),
                 "n_embd": str(self.config.n_embd), "n_vocab": str(self.config.n_vocab)}
+        if self.reads_memories_of:
+            meta[READS_MEMORIES_OF] = json.dumps(list(self.reads_memories_of))
         tmp = path.with_name(path.name + ".tmp")
         save_file({k: v.detach().cpu().contiguous() for k, v in self._tensors().items()}, str(tmp),
                   metadata=meta)
@@ -536,6 +538,7 @@ class MemoryModel(nn.Module):
             raise ModelError(f"memory weights at {path} do not match their config "
                              f"({str(exc).splitlines()[0]}); {retrain}") from exc
         model.backbone_fingerprint = stored_fp or None
+        model.reads_memories_of = _fingerprint_list(meta.get(READS_MEMORIES_OF), path, retrain)
         model.eval()
         return model
 
@@ -595,6 +598,28 @@ def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig)
 
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def weights_fingerprint(config: MemoryConfig, tensors: dict[str, Tensor]) -> str:
+    """`MemoryModel.fingerprint` from a config and the tensors of a weights file (no backbone needed)."""
+    h = hashlib.sha256(config.to_json().encode())
+    for name, t in sorted(tensors.items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _fingerprint_list(text: str | None, path: Path, retrain: str) -> tuple[str, ...]:
+    if not text:
+        return ()
+    try:
+        fps = json.loads(text)
+    except ValueError:
+        fps = None
+    if not isinstance(fps, list) or not all(isinstance(f, str) for f in fps):
+        raise ModelError(f"memory weights at {path} have damaged metadata ({READS_MEMORIES_OF}); {retrain}")
+    return tuple(fps)
 
 
 def default_weights_path() -> Path:

@@ -240,13 +240,14 @@ class MemoryStore:
             raise _Unusable("checksum mismatch: the file was changed or damaged after it was written")
         return state
 
-    def _check_fingerprints(self, snap: Snapshot, backbone_fingerprint: str, tower_fingerprint: str) -> None:
+    def _check_fingerprints(self, snap: Snapshot, backbone_fingerprint: str, tower_fingerprint: str,
+                            compatible_towers: Collection[str] = ()) -> None:
         if snap.backbone_fingerprint != backbone_fingerprint:
             name = snap.backbone_name or "another model"
             raise MemoryStoreError(
                 f"memory in {self.folder} was made for model {name} (fingerprint "
                 f"{snap.backbone_fingerprint[:12]}); run with that model, or `dreamchat memory reset`")
-        if snap.tower_fingerprint != tower_fingerprint:
+        if snap.tower_fingerprint != tower_fingerprint and snap.tower_fingerprint not in compatible_towers:
             raise TowerMismatch(
                 f"memory in {self.folder} was made by another memory tower (fingerprint "
                 f"{snap.tower_fingerprint[:12]}, this one is {tower_fingerprint[:12]}); "
@@ -254,12 +255,14 @@ class MemoryStore:
                 "the tower it was made with")
 
     def load_latest(self, *, backbone_fingerprint: str, tower_fingerprint: str,
+                    compatible_towers: Collection[str] = (),
                     shapes: Mapping[str, Sequence[int]] | None = None,
                     template: Mapping[str, torch.Tensor] | None = None) -> LoadedMemory | None:
         """The current memory, or None when there is none yet (fresh home or after a reset).
 
         shapes (or template, a state whose names, shapes, dtype and device the result takes) say
-        what the tower expects. A memory made for another backbone or tower raises MemoryStoreError.
+        what the tower expects. A memory made for another backbone or tower raises MemoryStoreError,
+        except a tower in compatible_towers (earlier weights whose memories this tower reads unchanged).
         A damaged current snapshot falls back to the newest intact older one (the warning says so);
         when none is intact, MemoryStoreError says what to do.
         """
@@ -279,7 +282,7 @@ class MemoryStore:
         for snap in sorted(candidates, key=lambda s: -s.number):
             if snap.problem is None:
                 try:
-                    self._check_fingerprints(snap, backbone_fingerprint, tower_fingerprint)
+                    self._check_fingerprints(snap, backbone_fingerprint, tower_fingerprint, compatible_towers)
                 except MemoryStoreError:
                     if snap.id == current:
                         raise  # the live memory is someone else's: refuse, do not guess
@@ -355,7 +358,7 @@ class MemoryStore:
         return self._snapshot(number, path, snapshot_id(number))
 
     def rollback(self, snapshot_ref: str | int, *, backbone_fingerprint: str | None = None,
-                 tower_fingerprint: str | None = None) -> Snapshot:
+                 tower_fingerprint: str | None = None, compatible_towers: Collection[str] = ()) -> Snapshot:
         """Make an older (intact) snapshot current. Nothing is deleted. With the fingerprints given,
         a snapshot made for another backbone or tower is refused before anything changes."""
         number, path = self._resolve(snapshot_ref)
@@ -365,7 +368,8 @@ class MemoryStore:
             raise MemoryStoreError(f"cannot roll back to {snapshot_id(number)}: {err}; pick another "
                                    "snapshot (`dreamchat memory`)") from None
         if backbone_fingerprint is not None and tower_fingerprint is not None:
-            self._check_fingerprints(self._snapshot(number, path, None), backbone_fingerprint, tower_fingerprint)
+            self._check_fingerprints(self._snapshot(number, path, None), backbone_fingerprint, tower_fingerprint,
+                                     compatible_towers)
         self._set_pointer(snapshot_id(number), "rollback")
         log.info("memory rolled back to %s", snapshot_id(number))
         return self._snapshot(number, path, snapshot_id(number))

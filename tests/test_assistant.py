@@ -239,6 +239,27 @@ def test_a_memory_made_by_another_tower_is_rebuilt_from_the_journal(open_assista
     assert any(t.any() for t in rebuilt.values())
 
 
+def test_weights_calibrated_from_the_old_ones_keep_the_memory(open_assistant, tiny_weights, tmp_path):
+    from dreamchat.models.calibrate import rescale_copy_read
+
+    assistant = open_assistant()
+    _reply(assistant, "My sister Ana lives in Porto.")
+    assistant.sleep(passes=2)
+    _reply(assistant, "Her dog is called Rex.")
+    assistant.sleep(passes=1)
+    slept = {k: v.clone() for k, v in assistant._state.items()}
+    first = assistant.memory_status().snapshots[0].id
+    assistant.close()
+
+    # Only the copy read changed: yesterday's memory loads as it is, no rebuild, and rolls back.
+    calibrated = tmp_path / "calibrated.memory.safetensors"
+    rescale_copy_read(tiny_weights, 1.6, calibrated)
+    upgraded = open_assistant(weights=str(calibrated))
+    assert _same_state(upgraded._state, slept) and any(t.any() for t in slept.values())
+    upgraded.rollback(first)
+    assert upgraded.memory_status().nights == 2 and not _same_state(upgraded._state, slept)
+
+
 def _same_state(a: dict, b: dict) -> bool:
     return set(a) == set(b) and all(np.allclose(a[k].float().cpu().numpy(), b[k].float().cpu().numpy(), atol=1e-6) for k in a)
 

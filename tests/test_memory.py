@@ -244,6 +244,49 @@ def test_fingerprint_changes_with_weights(model):
     assert model.fingerprint != fp and len(fp) == 64
 
 
+def test_calibrate_strengthens_the_copy_read_and_nothing_else(model, emb, tmp_path, capsys):
+    from dreamchat.models import calibrate
+    path, out = tmp_path / "w.memory.safetensors", tmp_path / "new" / "w.memory.safetensors"
+    model.save(path, backbone_fingerprint="abc123")
+    assert calibrate.main([str(path), "--copy-scale", "1.6", "--out", str(out)]) == 0
+    assert "copy read x1.6" in capsys.readouterr().out
+    new = MemoryModel.load(out, emb, backbone_fingerprint="abc123")
+    meta = M.read_metadata(out)
+    assert json.loads(meta.pop(M.READS_MEMORIES_OF)) == [model.fingerprint] == list(new.reads_memories_of)
+    assert meta == M.read_metadata(path) and new.fingerprint != model.fingerprint
+    old_t, new_t = model.state_dict(), new.state_dict()
+    assert torch.allclose(new_t["copy_log_scale"], old_t["copy_log_scale"] + np.log(1.6))
+    assert all(torch.equal(old_t[k], new_t[k]) for k in old_t if k != "copy_log_scale")
+
+    # Sleep writes the same state; at wake the remembered tokens' logits move 1.6 times as far.
+    h, tok = day(12)
+    state = model.consolidate([(h, tok)], model.empty_state(), passes=2)
+    assert all(torch.equal(state[k], v) for k, v in new.consolidate([(h, tok)], new.empty_state(), passes=2).items())
+    hw, tw = day(5, seed=2)
+    with torch.no_grad():
+        feats = model.wake_features(torch.from_numpy(hw)[None], torch.from_numpy(tw)[None], state)
+        written = state[COPY_WRITTEN].float().expand(5, -1)
+        old_b, new_b = (m.dense_bias(*(x[0] for x in feats), written) for m in (model, new))
+    copied = written[0].bool().clone()
+    copied[model.wording_ids] = False
+    assert copied.any() and torch.allclose(new_b[:, copied], 1.6 * old_b[:, copied], atol=1e-5)
+    unwritten = ~written[0].bool()
+    assert torch.allclose(new_b[:, unwritten], old_b[:, unwritten], atol=1e-6)
+
+    # Calibrated twice, the file reads the memories of both earlier weights; saving keeps the list.
+    twice = tmp_path / "twice.memory.safetensors"
+    assert calibrate.main([str(out), "--copy-scale", "0.5", "--out", str(twice)]) == 0
+    assert MemoryModel.load(twice, emb).reads_memories_of == (new.fingerprint, model.fingerprint)
+    new.save(tmp_path / "resaved.safetensors")
+    assert MemoryModel.load(tmp_path / "resaved.safetensors", emb).reads_memories_of == (model.fingerprint,)
+
+    assert calibrate.main([str(path), "--copy-scale", "0", "--out", str(out)]) == 1
+    assert "positive number" in capsys.readouterr().err
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
+    assert calibrate.main([str(tmp_path / "junk.safetensors"), "--copy-scale", "2", "--out", str(out)]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+
+
 def test_shipped_weights_match_their_backbone():
     path = M.default_weights_path()
     if not path.is_file():

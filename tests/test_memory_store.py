@@ -90,6 +90,17 @@ def test_refuses_memory_of_another_backbone_or_tower(store):
         load(store, tower_fingerprint="y" * 64)
 
 
+def test_a_tower_that_reads_earlier_memories_loads_them_and_rolls_back_to_them(store):
+    first = store.save(make_state(1), meta())
+    store.save(make_state(2), meta())
+    assert load(store, tower_fingerprint="y" * 64, compatible_towers=[TOWER]).snapshot.night == 2
+    store.rollback(first.id, backbone_fingerprint=BACKBONE, tower_fingerprint="y" * 64, compatible_towers=[TOWER])
+    assert store.current().id == first.id
+    with pytest.raises(MemoryStoreError, match="another memory tower"):
+        store.rollback(first.id, backbone_fingerprint=BACKBONE, tower_fingerprint="y" * 64,
+                       compatible_towers=["z" * 64])
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "flip", "delete"])
 def test_damaged_latest_falls_back_to_previous_and_keeps_the_file(store, damage, caplog):
     good = make_state(1.0)
