@@ -545,6 +545,261 @@ CONVERSATIONS: list[_Conversation] = [
         [("what's the booking reference for the cabin?", "QZ7HN4", "It's QZ7HN4.", "code"),
          ("where's the cabin?", "Rovaniemi", "Near Rovaniemi.", "plan")],
     ),
+    # The last twenty were written in the fourteenth session, after the copy read's scale had been
+    # looked at on the 44 above and before any of them was run: the check in the model card's v12
+    # section. Evaluations before then use the first 44 (`--natural 44`).
+    (
+        [[
+            "just got back from the vet, the cat is fine, just a bit overweight apparently",
+            "Glad it's nothing serious! Time for a diet?",
+            "lol yes. the vet was lovely, Dr Marisol Quintanilla, I'll probably see her again in march",
+            "Sounds like the cat is in good hands.",
+        ], [
+            "the diet is going terribly, he screams at 5am",
+            "Cats are persuasive. Stay strong!",
+        ], []],
+        [("the vet from the other week, can you remind me of her name?", "Quintanilla", "Dr Marisol Quintanilla.", "person_name")],
+    ),
+    (
+        [[
+            "ok I need to vent. the train was cancelled AGAIN",
+            "That's frustrating. Did you make it in eventually?",
+            "yes but I'm seriously thinking of cycling. I bought a bike on impulse, a green Brompton",
+            "A folding bike is handy for mixed commutes.",
+            "I named it Pipsqueak because it's green and small",
+            "Pipsqueak is a great name for it.",
+        ], [
+            "first ride in, 40 minutes, legs dead",
+            "Well done! It gets easier.",
+        ], []],
+        [("what did I call my bike?", "Pipsqueak", "You called it Pipsqueak.", "pet_name"),
+         ("what kind of bike did I buy?", "Brompton", "A green Brompton.", "vehicle")],
+    ),
+    (
+        [[
+            "my sister is getting married!!",
+            "Congratulations to her! When is the wedding?",
+            "the 14th of june, in a barn somewhere in Dorset. I'm maid of honour, terrified",
+            "You'll be great. Start the speech early!",
+        ], [
+            "started the speech. it's bad",
+            "First drafts always are. Keep going.",
+        ], []],
+        [("I need a hotel for my sister's wedding, what date is it again?", "14th of june", "On the 14th of June.", "date"),
+         ("what county is the wedding in?", "Dorset", "In Dorset.", "city")],
+    ),
+    (
+        [[
+            "work update: they moved me to the payments team",
+            "A new team! How do you feel about it?",
+            "fine I think. my new manager is called Tobiah, seems chill",
+            "A chill manager helps a lot.",
+        ], [
+            "correction on yesterday - Tobiah left already?? my manager is now someone called Renske",
+            "That was fast. Hopefully Renske is just as easy to work with.",
+        ], []],
+        [("who's my manager now?", "Renske", "Your manager is Renske.", "update"),
+         ("which team did they move me to?", "payments", "The payments team.", "workplace")],
+    ),
+    (
+        [[
+            "can you remember something for me? the gate code for the allotment is 2581",
+            "Got it: 2581 for the allotment gate.",
+            "thanks. growing mostly courgettes this year, way too many as usual",
+            "Courgettes do tend to take over.",
+        ], [
+            "gave away 11 courgettes today",
+            "Your neighbours must love you.",
+        ], []],
+        [("what's the code for the allotment gate?", "2581", "It's 2581.", "code")],
+    ),
+    (
+        [[
+            "I'm learning to play the bassoon, day 3",
+            "How exciting! How is it going?",
+            "badly but happily. my teacher is an old guy called Ferenc who shouts 'bow arm!!' at me",
+            "Ha, at least the feedback is clear.",
+        ], [
+            "practised for an hour, my neighbour knocked on the wall",
+            "Maybe a practice mute would help.",
+        ], []],
+        [("what instrument am I learning?", "bassoon", "The bassoon.", "hobby"),
+         ("who's my music teacher?", "Ferenc", "Your teacher is Ferenc.", "person_name")],
+    ),
+    (
+        [[
+            "bit of a weird one but I found out I'm allergic to kiwi. mouth went all itchy",
+            "That sounds unpleasant. Did it settle down?",
+            "yeah after an antihistamine. anyway, note to self: no kiwi",
+            "Noted - no kiwi.",
+        ], [
+            "smoothie place nearly got me, there was kiwi in the 'green machine'",
+            "Good catch. Always worth checking the ingredients.",
+        ], []],
+        [("which fruit am I allergic to?", "kiwi", "You're allergic to kiwi.", "allergy")],
+    ),
+    (
+        [[
+            "we're thinking about where to go this summer",
+            "Any ideas so far?",
+            "my partner wants Lisbon, I want somewhere quieter. we settled on the Azores in the end",
+            "The Azores are beautiful and calm.",
+            "flights are booked for july 22",
+            "Something to look forward to!",
+        ], [
+            "bought hiking boots for the trip",
+            "Good idea for the Azores.",
+        ], []],
+        [("where are we going this summer?", "Azores", "To the Azores.", "plan"),
+         ("what date do we fly?", "july 22", "On July 22.", "date")],
+    ),
+    (
+        [[
+            "hey, quick one. my kid's school is called St Aldhelm's, I keep having to type it into forms",
+            "That's a distinctive name. Anything I can help with?",
+            "nope just moaning about forms",
+            "Forms are endless, fair enough.",
+        ], [
+            "another form today. a different one.",
+            "Of course there was.",
+        ], []],
+        [("ugh another form. the name of my kid's school?", "St Aldhelm's", "It's St Aldhelm's.", "workplace")],
+    ),
+    (
+        [[
+            "Dinner party saturday, I'm cooking for 6",
+            "What's on the menu?",
+            "a mushroom wellington. my friend Cosima is vegan so I'm making everything plant based",
+            "A wellington is a great centrepiece.",
+        ], [
+            "the wellington collapsed but tasted great",
+            "That's what matters!",
+        ], []],
+        [("which friend of mine is vegan?", "Cosima", "Cosima is vegan.", "person_name"),
+         ("what did I cook for the dinner party?", "mushroom wellington", "A mushroom wellington.", "preference")],
+    ),
+    (
+        [[
+            "I've decided to finally learn a language properly",
+            "Which one are you going for?",
+            "Faroese. my grandad grew up in Torshavn and I want to read his old letters",
+            "What a lovely reason to learn it.",
+        ], [
+            "I can say 'the weather is bad' now. very useful up there apparently",
+            "That's real progress.",
+        ], []],
+        [("which language am I learning?", "Faroese", "You're learning Faroese.", "language")],
+    ),
+    (
+        [[
+            "the car failed its MOT",
+            "Oh no, what was wrong with it?",
+            "brakes and a tyre. the garage is Hallworth Motors on the ring road, they said thursday",
+            "At least it can be fixed by thursday.",
+        ], [
+            "they rang, it's ready",
+            "Great, one less thing to worry about.",
+        ], []],
+        [("which garage has my car?", "Hallworth Motors", "Hallworth Motors.", "workplace")],
+    ),
+    (
+        [[
+            "new flat!! moved in today",
+            "Congratulations! How does it feel?",
+            "empty. it's a second floor place on Alderney Street, above a launderette",
+            "Handy for laundry day at least.",
+        ], [
+            "the launderette smells amazing in the mornings",
+            "A nice perk.",
+        ], []],
+        [("what street is my new flat on?", "Alderney Street", "Alderney Street.", "city")],
+    ),
+    (
+        [[
+            "I joined a running club",
+            "Nice! How was the first session?",
+            "hard. they're called the Harbour Harriers and they all run way too fast",
+            "You'll catch up with time.",
+        ], [
+            "second session was better. I didn't come last",
+            "Progress!",
+        ], []],
+        [("someone asked which running club I joined and my mind went blank", "Harbour Harriers", "The Harbour Harriers.", "team")],
+    ),
+    (
+        [[
+            "my grandma turns 90 next week",
+            "What a milestone! Any plans?",
+            "a big lunch. she was born in Cork and still has the accent after 60 years in Leeds",
+            "That's lovely.",
+        ], [
+            "bought her a scarf for the lunch",
+            "She'll love it.",
+        ], []],
+        [("where was my grandma born?", "Cork", "In Cork.", "hometown")],
+    ),
+    (
+        [[
+            "I'm a sonographer by the way, in case my hours seem weird",
+            "Thanks for letting me know - that's demanding work.",
+            "it's ok. nights this week",
+            "Take care of yourself on those nights.",
+        ], [
+            "survived the nights. sleeping till 2pm",
+            "Well earned.",
+        ], []],
+        [("if my new neighbour asks about work, what should I say I do?", "sonographer", "You're a sonographer.", "job")],
+    ),
+    (
+        [[
+            "we got chickens!! three of them",
+            "How fun! Do they have names?",
+            "Nugget, Peaches and the grumpy one is Duchess",
+            "Great names.",
+        ], [
+            "Duchess pecked me again",
+            "Living up to her reputation.",
+        ], []],
+        [("what's the grumpy chicken called?", "Duchess", "Duchess.", "pet_name")],
+    ),
+    (
+        [[
+            "help me remember: the wifi at my parents' house is 'hedgehog-lantern-42'",
+            "Got it, hedgehog-lantern-42.",
+            "they refuse to change it to something shorter",
+            "Parents and wifi passwords, a classic.",
+        ], [
+            "visiting them this weekend",
+            "Have a good visit.",
+        ], []],
+        [("what's the wifi password at my parents'?", "hedgehog-lantern-42", "It's hedgehog-lantern-42.", "code")],
+    ),
+    (
+        [[
+            "I'm doing an evening course in glassblowing",
+            "That sounds relaxing. How's it going?",
+            "good! the studio is called Molten & Co, it's by the canal",
+            "Nice spot.",
+        ], [
+            "my first vase came out lopsided",
+            "Happens to everyone at first.",
+        ], []],
+        [("which studio was my evening class at?", "Molten & Co", "At Molten & Co.", "venue"),
+         ("remind me which evening course I signed up for", "glassblowing", "Glassblowing.", "study")],
+    ),
+    (
+        [[
+            "so my best mate Farida is moving to Halifax",
+            "That's a big move. How do you feel about it?",
+            "sad. she leaves next month",
+            "You can still call and visit.",
+        ], [
+            "and her job there is at an aquarium, she's a marine biologist",
+            "What a cool job.",
+        ], []],
+        [("where is Farida moving to?", "Halifax", "To Halifax.", "city"),
+         ("what does my best mate do for work?", "marine biologist", "She's a marine biologist.", "combined")],
+    ),
 ]
 
 
