@@ -19,6 +19,7 @@ fingerprint changes, and the new file lists the old one's (and those the old one
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -55,10 +56,16 @@ def rescale_copy_read(path: str | Path, factor: float, out: str | Path) -> None:
                          f".memory.safetensors file") from exc
     meta[READS_MEMORIES_OF] = json.dumps([before, *(f for f in earlier if f != before)])
     tensors[SCALE] = tensors[SCALE] + math.log(factor)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(tmp), metadata=meta)
+        tmp.replace(out)
+    except OSError as exc:  # full disk, no permission: leave no half-written file behind
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ModelError(f"cannot write {out} ({exc.strerror or exc}); free some space or choose "
+                         f"another --out") from exc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -285,6 +285,9 @@ def test_calibrate_strengthens_the_copy_read_and_nothing_else(model, emb, tmp_pa
     (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
     assert calibrate.main([str(tmp_path / "junk.safetensors"), "--copy-scale", "2", "--out", str(out)]) == 1
     assert capsys.readouterr().err.count("\n") == 1
+    (tmp_path / "a-file").write_text("")
+    assert calibrate.main([str(path), "--copy-scale", "2", "--out", str(tmp_path / "a-file" / "w")]) == 1
+    assert "cannot write" in capsys.readouterr().err
 
 
 def test_shipped_weights_match_their_backbone():
