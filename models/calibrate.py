@@ -26,7 +26,8 @@ import sys
 from pathlib import Path
 
 from dreamchat.errors import ModelError
-from dreamchat.models.memory import FORMAT_NAME, READS_MEMORIES_OF, MemoryConfig, weights_fingerprint
+from dreamchat.models.memory import (FORMAT_NAME, READS_MEMORIES_OF, MemoryConfig, memories_read,
+                                     weights_fingerprint)
 
 SCALE = "copy_log_scale"
 
@@ -50,7 +51,7 @@ def rescale_copy_read(path: str | Path, factor: float, out: str | Path) -> None:
                          f".memory.safetensors file")
     try:
         before = weights_fingerprint(MemoryConfig.from_json(meta["config"]), tensors)
-        earlier = json.loads(meta.get(READS_MEMORIES_OF) or "[]")
+        earlier = memories_read(meta)
     except (KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"memory weights at {path} have damaged metadata; give the path of an intact "
                          f".memory.safetensors file") from exc

@@ -538,7 +538,11 @@ class MemoryModel(nn.Module):
             raise ModelError(f"memory weights at {path} do not match their config "
                              f"({str(exc).splitlines()[0]}); {retrain}") from exc
         model.backbone_fingerprint = stored_fp or None
-        model.reads_memories_of = _fingerprint_list(meta.get(READS_MEMORIES_OF), path, retrain)
+        try:
+            model.reads_memories_of = memories_read(meta)
+        except ValueError as exc:
+            raise ModelError(f"memory weights at {path} have damaged metadata ({READS_MEMORIES_OF}); "
+                             f"{retrain}") from exc
         model.eval()
         return model
 
@@ -610,15 +614,12 @@ def weights_fingerprint(config: MemoryConfig, tensors: dict[str, Tensor]) -> str
     return h.hexdigest()
 
 
-def _fingerprint_list(text: str | None, path: Path, retrain: str) -> tuple[str, ...]:
-    if not text:
-        return ()
-    try:
-        fps = json.loads(text)
-    except ValueError:
-        fps = None
+def memories_read(meta: dict[str, str]) -> tuple[str, ...]:
+    """The fingerprints a weights file's metadata lists under READS_MEMORIES_OF (ValueError when
+    the entry is damaged)."""
+    fps = json.loads(meta.get(READS_MEMORIES_OF) or "[]")   # JSONDecodeError is a ValueError
     if not isinstance(fps, list) or not all(isinstance(f, str) for f in fps):
-        raise ModelError(f"memory weights at {path} have damaged metadata ({READS_MEMORIES_OF}); {retrain}")
+        raise ValueError(f"{READS_MEMORIES_OF} must be a JSON list of fingerprints")
     return tuple(fps)
 
 
