@@ -186,7 +186,7 @@ class Assistant:
         max_tokens = min(sampling.max_tokens, self.backbone.n_ctx - len(target) - 1)
         events = generate(
             self.backbone, target[-1:], Sampler.from_settings(sampling), max_tokens=max_tokens,
-            hook=self._memory_hook, want_hidden=True,
+            hook=self._reply_hook(), want_hidden=True,
         )
         first_piece_at = None
         try:
@@ -210,14 +210,18 @@ class Assistant:
     def _reserve(self) -> int:
         return min(REPLY_RESERVE, self.config.sampling.max_tokens, self.backbone.n_ctx // 4)
 
-    def _memory_hook(self, logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
-        """The one place where the memory side meets the backbone: mirror the token, add the bias."""
-        self._ctx_hidden.append(hidden)
+    def _reply_hook(self):
+        """The one place where the memory side meets the backbone: mirror each token's hidden
+        state (a restarted wake session re-reads them) and add the memory's bias (`ReplyHook`)."""
+        memory = None
         if self._wake is not None:
-            bias = self._wake.feed(hidden[None, :], np.array([tokens[-1]]))
-            if len(bias.ids):
-                logits[bias.ids] += bias.values
-        return logits
+            from dreamchat.models.wake import ReplyHook  # torch is loaded with the memory, not before
+            memory = ReplyHook(self._wake)
+
+        def hook(logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
+            self._ctx_hidden.append(hidden)
+            return memory(logits, hidden, tokens) if memory is not None else logits
+        return hook
 
     def _render(self, messages: list[Message], user_text: str | None = None) -> list[int]:
         """The day's tokens as the backbone sees them (+ a new user turn and the reply prompt)."""

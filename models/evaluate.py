@@ -231,6 +231,8 @@ class MemoryBenchmark:
         as it contains it (the rest cannot change the score; it saves most of the generation time
         on hits).
         """
+        from dreamchat.models.wake import ReplyHook  # the app's own hook, loop guard included
+
         bb = self.backbone
         prompt = self._render_day(bb, context + [{"role": "user", "text": question}],
                                   self.config.system_prompt, add_generation_prompt=True)
@@ -255,7 +257,7 @@ class MemoryBenchmark:
                     wake = self.memory.wake(state)
                     if head:
                         wake.feed(hidden, np.asarray(head, dtype=np.int64))
-                    hook = _memory_hook(wake)
+                    hook = ReplyHook(wake)
                 replies[name].append(self._reply(prompt[-1:], hook, answer, self._sampler_for(seed)))
             if state is not None:
                 by_state[id(state)] = replies[name]
@@ -394,14 +396,6 @@ def _nll(logits: np.ndarray, target: int) -> float:
     return float(m + np.log(np.exp(logits - m).sum()) - logits[target])
 
 
-def _memory_hook(wake):
-    """The assistant's hook: feed each new token to the tower, add its bias to the next logits."""
-    def hook(logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
-        bias = wake.feed(hidden[None, :], np.asarray(tokens[-1:], dtype=np.int64))
-        if len(bias.ids):
-            logits[bias.ids] += bias.values
-        return logits
-    return hook
 
 
 def with_unrelated_days(episode: Episode, extra: int, seed: int = 0) -> Episode:

@@ -17,6 +17,9 @@ block) has a fixed shape, so one trace serves every token. Attention blocks grow
 tower with any of them, or any failure to trace, keeps the eager feed, which computes the same
 numbers (`tests/test_memory.py` checks the two against each other).
 
+`ReplyHook` is what generation calls once per token of a reply: it feeds the token to the session,
+adds the bias to the backbone's logits, and keeps the memory from driving the reply into a loop.
+
 On CUDA a step is about a hundred kernels of a few microseconds each, so launching them costs more
 than running them: the traced step alone took 1.3-2.0 ms a token on an H200, slower than one CPU
 thread (0.9-1.2 ms). Each session therefore captures its traced step once in a CUDA graph over
@@ -258,3 +261,51 @@ class WakeSession:
                 self.qbuf, self.tower_state = self.graph.qbuf, self.graph.state
         self.n_fed += tok.shape[1]
         return SparseBias(ids=self.ids, values=values.float().cpu().numpy())
+
+
+class ReplyHook:
+    """generate()'s logits hook for one reply: feed each token to the wake session, add its bias.
+
+    One guard: the memory does not push a token that would repeat a three-token run this reply
+    already holds ("no repeat n-gram", as in Hugging Face's `no_repeat_ngram_size`, applied to the
+    memory's bias only); the backbone's own logits decide that token. A fact comes back as a span
+    the user said once, so a reply that starts repeating itself is not recalling. Without the
+    guard the copy read's push (tens of logits, far above what the repeat penalty takes off) could
+    hold a reply in a loop to its last token: "Your hobby is greenstone greenstone greenstone ...".
+    Three tokens, not two, so values such as "2020" or "4646" still come back whole.
+
+    The first call carries the last prompt token (see `generate`); every later one a reply token.
+    """
+
+    RUN = 3  # tokens in a run that the memory will not help repeat
+
+    def __init__(self, session: WakeSession):
+        self.session = session
+        self.reply: list[int] = []
+        self.followers: dict[tuple[int, ...], set[int]] = {}  # (RUN - 1) tokens -> tokens seen after them
+        self._prompt_fed = False
+
+    def __call__(self, logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
+        token = int(tokens[-1])
+        if self._prompt_fed:
+            self._add(token)
+        self._prompt_fed = True
+        bias = self.withhold(self.session.feed(hidden[None, :], np.array([token])))
+        if len(bias.ids):
+            logits[bias.ids] += bias.values
+        return logits
+
+    def _add(self, token: int) -> None:
+        self.reply.append(token)
+        if len(self.reply) >= self.RUN:
+            self.followers.setdefault(tuple(self.reply[-self.RUN:-1]), set()).add(token)
+
+    def withhold(self, bias: SparseBias) -> SparseBias:
+        """`bias` without the push on tokens that would repeat a run of this reply."""
+        if len(self.reply) < self.RUN - 1:
+            return bias
+        repeats = self.followers.get(tuple(self.reply[1 - self.RUN:]))
+        if not repeats:
+            return bias
+        values = np.where(np.isin(bias.ids, list(repeats)), np.float32(0), bias.values)
+        return SparseBias(ids=bias.ids, values=values.astype(np.float32, copy=False))
