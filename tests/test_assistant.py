@@ -116,6 +116,35 @@ def test_sleep_consolidates_marks_messages_and_clears_the_day(open_assistant):
     assert assistant.sleep() is None
 
 
+def test_a_memory_that_pushes_one_token_cannot_hold_a_reply_in_a_loop(open_assistant):
+    """The assistant's replies go through `ReplyHook`: the memory's push is withheld from a token
+    that would repeat a three-token run of the reply."""
+    assistant = open_assistant(config=_config(max_tokens=24))
+    _reply(assistant, "My cat is called Pickle.")
+    assistant.sleep()
+    token = assistant.backbone.tokenize(" Pickle")[0]
+    real_wake = assistant.memory.wake
+
+    class Pushing:                                      # the real session, plus a strong push
+        def __init__(self, state):
+            self.session = real_wake(state)
+
+        def feed(self, hidden, tokens):
+            bias = self.session.feed(hidden, tokens)
+            values = bias.values.copy()
+            values[bias.ids == token] += 50.0
+            return type(bias)(bias.ids, values)
+
+    assistant.memory.wake = Pushing
+    assistant._restart_wake()
+    reply = _reply(assistant, "What is my cat called?")
+    tokens = assistant.backbone.tokens[-reply.tokens:]
+    assert tokens[:3] == [token] * 3                    # the push leads the reply ...
+    runs = [tuple(tokens[i:i + 3]) for i in range(len(tokens) - 2)]
+    assert not [r for i, r in enumerate(runs) if r in runs[:i] and r[-1] == token], tokens
+    assert tokens.count(token) < 24                     # ... and no longer fills it
+
+
 def test_the_night_state_survives_a_restart(open_assistant):
     assistant = open_assistant()
     _reply(assistant, "My cat is called Pickle.")
