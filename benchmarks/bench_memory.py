@@ -3,9 +3,10 @@
 Measures, on the default model (or --model) and the shipped memory weights (or --weights; a freshly
 initialised model of the default size when there are none, which costs the same):
 
-- wake: the backbone's per-token decode time (one token, hidden states on, as in generation) and
-  `WakeSession.feed` for one token, over a memory that has slept on --nights days; their ratio is
-  the target "tower cost at wake <= 10 % of the backbone's decode";
+- wake: the backbone's per-token decode time (one token, hidden states on, as in generation),
+  `WakeSession.feed` for one token, over a memory that has slept on --nights days, and the whole
+  per-token hook of a reply (`ReplyHook`: the feed, the loop guard and adding the bias into the
+  logits); their ratios are the target "tower cost at wake <= 10 % of the backbone's decode";
 - sleep: a --sleep-tokens day (default 4,000) consolidated with --passes N (default 4), once with
   the backbone's features already computed and once including them (`day_chunks`).
 
@@ -42,6 +43,7 @@ def main(argv=None) -> int:
     from dreamchat.models.episodes import make_episodes
     from dreamchat.models.features import day_chunks, render_day
     from dreamchat.models.memory import MemoryConfig, MemoryModel, default_weights_path
+    from dreamchat.models.wake import ReplyHook
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default=None, help="GGUF (default: the default model)")
@@ -102,11 +104,22 @@ def main(argv=None) -> int:
     def tower_step():
         session.feed(last["d"].hidden, np.asarray([prompt[-1]]))
 
+    hook = ReplyHook(memory.wake(state))
+    hook.session.feed(hidden, np.asarray(prompt))
+    reply, reply_ids = list(prompt), iter(tokens[200:200 + 10 * args.tokens])
+    logits = np.zeros(backbone.n_vocab, np.float32)
+
+    def hook_step():
+        hook(logits, last["d"].hidden[-1], reply)
+        reply.append(next(reply_ids))
+
     backbone_step()
     for _ in range(5):
         tower_step()
+        hook_step()
     backbone_ms = median_ms(backbone_step, args.tokens)
     tower_ms = median_ms(tower_step, args.tokens)
+    hook_ms = median_ms(hook_step, args.tokens)
     n_ids = len(session.feed(last["d"].hidden, np.asarray([prompt[-1]])).ids)
 
     # Sleep on the whole day: features precomputed, then features included.
@@ -124,6 +137,8 @@ def main(argv=None) -> int:
         "wake": {"backbone_decode_ms_per_token": round(backbone_ms, 3),
                  "tower_feed_ms_per_token": round(tower_ms, 3),
                  "tower_over_backbone": round(tower_ms / backbone_ms, 4),
+                 "reply_hook_ms_per_token": round(hook_ms, 3),
+                 "reply_hook_over_backbone": round(hook_ms / backbone_ms, 4),
                  "sparse_bias_ids": n_ids, "nights_slept": args.nights},
         "sleep": {"tokens": len(tokens), "passes": args.passes, "chunk": args.chunk,
                   "features_s": round(features_s, 2), "consolidate_s": round(consolidate_s, 2),
