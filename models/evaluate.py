@@ -396,8 +396,6 @@ def _nll(logits: np.ndarray, target: int) -> float:
     return float(m + np.log(np.exp(logits - m).sum()) - logits[target])
 
 
-
-
 def with_unrelated_days(episode: Episode, extra: int, seed: int = 0) -> Episode:
     """The episode with `extra` days of unrelated held-out small talk before its question day(s)."""
     first_q = min(p.day for p in episode.probes)
