@@ -216,7 +216,7 @@ class Assistant:
         memory = None
         if self._wake is not None:
             from dreamchat.models.wake import ReplyHook  # torch is loaded with the memory, not before
-            memory = ReplyHook(self._wake)
+            memory = ReplyHook(self._wake, repeatable=self.backbone.digit_tokens())
 
         def hook(logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
             self._ctx_hidden.append(hidden)

@@ -274,6 +274,7 @@ class Backbone:
             raise ModelError(f"llama.cpp could not load {self.path}{why}; {FIX} that llama.cpp supports")
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self._digit_tokens: frozenset[int] | None = None
         self.n_embd = llama_cpp.llama_model_n_embd(self._model)
         self.n_ctx_train = llama_cpp.llama_model_n_ctx_train(self._model)
         # llama.cpp offloads at most the n_layer blocks plus the output layer
@@ -376,6 +377,15 @@ class Backbone:
             buf = ctypes.create_string_buffer(-n)
             n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, special)
         return buf.raw[:n]
+
+    def digit_tokens(self) -> frozenset[int]:
+        """Ids of the tokens whose text is digits only ("7", " 42"), computed once per model.
+        Numbers repeat tokens back to back ("1000"), words almost never do: `ReplyHook` needs
+        to tell the two apart."""
+        if self._digit_tokens is None:
+            self._digit_tokens = frozenset(i for i in range(self.n_vocab)
+                                           if self.token_bytes(i).strip().isdigit())
+        return self._digit_tokens
 
     def detokenize(self, ids: Sequence[int], special: bool = False) -> bytes:
         """The bytes of a token sequence (may end inside a UTF-8 character)."""

@@ -257,7 +257,7 @@ class MemoryBenchmark:
                     wake = self.memory.wake(state)
                     if head:
                         wake.feed(hidden, np.asarray(head, dtype=np.int64))
-                    hook = ReplyHook(wake)
+                    hook = ReplyHook(wake, repeatable=bb.digit_tokens())
                 replies[name].append(self._reply(prompt[-1:], hook, answer, self._sampler_for(seed)))
             if state is not None:
                 by_state[id(state)] = replies[name]

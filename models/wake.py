@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Collection
 
 import numpy as np
 import torch
@@ -266,21 +267,27 @@ class WakeSession:
 class ReplyHook:
     """generate()'s logits hook for one reply: feed each token to the wake session, add its bias.
 
-    One guard: the memory does not push a token that would repeat a three-token run this reply
-    already holds ("no repeat n-gram", as in Hugging Face's `no_repeat_ngram_size`, applied to the
-    memory's bias only); the backbone's own logits decide that token. A fact comes back as a span
-    the user said once, so a reply that starts repeating itself is not recalling. Without the
-    guard the copy read's push (tens of logits, far above what the repeat penalty takes off) could
-    hold a reply in a loop to its last token: "Your hobby is greenstone greenstone greenstone ...".
-    Three tokens, not two, so values such as "2020" or "4646" still come back whole.
+    Two guards, on the memory's bias only (the backbone's own logits then decide the token). A fact
+    comes back as a span the user said once, so a reply that starts repeating itself is not
+    recalling; without the guards the copy read's push (tens of logits, far above what the repeat
+    penalty takes off) could hold a reply in a loop to its last token: "Your hobby is greenstone
+    greenstone greenstone ...".
+    - The memory does not push a token that would repeat a three-token run this reply already
+      holds ("no repeat n-gram", as in Hugging Face's `no_repeat_ngram_size`). Three tokens, not
+      two, so values such as "2020" or "4646" still come back whole.
+    - Nor does it push the token the reply has just emitted ("green green", "Labs Labs"), unless
+      that token is one of `repeatable`: the backbone's digits, which numbers repeat back to back
+      ("1000", "5555"). No value of the episode generator or the natural conversations repeats
+      any other token back to back.
 
     The first call carries the last prompt token (see `generate`); every later one a reply token.
     """
 
     RUN = 3  # tokens in a run that the memory will not help repeat
 
-    def __init__(self, session: WakeSession):
+    def __init__(self, session: WakeSession, repeatable: Collection[int] = frozenset()):
         self.session = session
+        self.repeatable = repeatable
         self.reply: list[int] = []
         self.followers: dict[tuple[int, ...], set[int]] = {}  # (RUN - 1) tokens -> tokens seen after them
         self._prompt_fed = False
@@ -301,11 +308,13 @@ class ReplyHook:
             self.followers.setdefault(tuple(self.reply[-self.RUN:-1]), set()).add(token)
 
     def withhold(self, bias: SparseBias) -> SparseBias:
-        """`bias` without the push on tokens that would repeat a run of this reply."""
-        if len(self.reply) < self.RUN - 1:
+        """`bias` without the push on tokens that would repeat a run of this reply, or its last
+        token."""
+        if not self.reply:
             return bias
-        repeats = self.followers.get(tuple(self.reply[1 - self.RUN:]))
-        if not repeats:
-            return bias
+        repeats = set(self.followers.get(tuple(self.reply[1 - self.RUN:]), ())) \
+            if len(self.reply) >= self.RUN - 1 else set()
+        if self.reply[-1] not in self.repeatable:
+            repeats.add(self.reply[-1])
         values = np.where(np.isin(bias.ids, list(repeats)), np.float32(0), bias.values)
         return SparseBias(ids=bias.ids, values=values.astype(np.float32, copy=False))

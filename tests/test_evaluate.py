@@ -89,6 +89,9 @@ class FakeBackbone:
     def truncate(self, n):
         del self._tokens[n:]
 
+    def digit_tokens(self):
+        return frozenset()
+
     def decode(self, tokens, *, hidden=False, all_logits=False):
         self._tokens.extend(int(t) for t in tokens)
         n_out = len(tokens) if all_logits else 1
