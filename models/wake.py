@@ -312,9 +312,13 @@ class ReplyHook:
         token."""
         if not self.reply:
             return bias
-        repeats = set(self.followers.get(tuple(self.reply[1 - self.RUN:]), ())) \
-            if len(self.reply) >= self.RUN - 1 else set()
-        if self.reply[-1] not in self.repeatable:
-            repeats.add(self.reply[-1])
-        values = np.where(np.isin(bias.ids, list(repeats)), np.float32(0), bias.values)
+        last = self.reply[-1]
+        mask = None if last in self.repeatable else bias.ids == last
+        run = self.followers.get(tuple(self.reply[1 - self.RUN:])) if len(self.reply) >= self.RUN - 1 else None
+        if run:
+            in_run = np.isin(bias.ids, list(run))
+            mask = in_run if mask is None else mask | in_run
+        if mask is None or not mask.any():
+            return bias
+        values = np.where(mask, np.float32(0), bias.values)
         return SparseBias(ids=bias.ids, values=values.astype(np.float32, copy=False))
