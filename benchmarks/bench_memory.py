@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     def tower_step():
         session.feed(last["d"].hidden, np.asarray([prompt[-1]]))
 
-    hook = ReplyHook(memory.wake(state))
+    hook = ReplyHook(memory.wake(state), repeatable=backbone.digit_tokens())  # as the app builds it
     hook.session.feed(hidden, np.asarray(prompt))
     reply, reply_ids = list(prompt), iter(tokens[200:200 + 10 * args.tokens])
     logits = np.zeros(backbone.n_vocab, np.float32)
