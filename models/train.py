@@ -86,6 +86,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--data", metavar="DIR", action="append", default=None,
                    help="train on an existing feature set (a cache sub-folder with index.json; repeat to "
                         "train on several as one); no backbone needed")
+    g.add_argument("--openings", metavar="WEIGHTS", default=None,
+                   help="on-policy replies: these memory weights answer each training question as the app "
+                        "would, and the reply, its value corrected, is the target (models/openings.py)")
+    g.add_argument("--openings-chance", type=_probability, default=0.6,
+                   help="chance that a probe's target is the --openings reply, not a template (default 0.6)")
     g.add_argument("--shard-size", type=int, default=20, help="episodes per feature shard (default 20)")
     g.add_argument("--eval-data", metavar="DIR", default=None, help="held-out feature set for --data")
     t = parser.add_argument_group("training")
@@ -392,6 +397,13 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
     system_prompt = Config().system_prompt
     root = Path(args.cache) if args.cache else _default_cache()
     common = dict(value_weight=args.value_weight, neutral_weight=args.neutral_weight, shard_size=args.shard_size)
+    if getattr(args, "openings", None):
+        from dreamchat.models.memory import MemoryModel
+        from dreamchat.models.openings import OpeningsModel
+
+        memory = MemoryModel.load(Path(args.openings).expanduser(), backbone.output_embeddings(),
+                                  backbone.fingerprint)
+        common.update(openings=OpeningsModel(memory), openings_chance=args.openings_chance)
 
     def build(episodes, name: str) -> str | None:
         if world > 1:

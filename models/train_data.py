@@ -10,10 +10,13 @@ objective in `models/train.py`.
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+
+from dreamchat.models.openings import corrected_reply
 
 INDEX_FORMAT_VERSION = 1
 
@@ -78,7 +81,8 @@ def _reply_weights(backbone, prefix_len: int, tokens: list[int], answer: str, va
 
 def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: str, *,
                       value_weight: float, neutral_weight: float, shard_size: int = 50,
-                      progress: bool = True, part: int = 0, parts: int = 1) -> Path:
+                      progress: bool = True, part: int = 0, parts: int = 1,
+                      openings=None, openings_chance: float = 0.0) -> Path:
     """Render and decode every day and probe of `episodes` once; returns the feature-set folder.
 
     Writes `index.json` (episode structure, shapes, backbone fingerprint), `embeddings.npy` (the
@@ -97,6 +101,9 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
                [[p.day, p.question, p.reply, p.answer, p.kind] for p in ep.probes] for ep in episodes]
     settings = {"system_prompt": system_prompt, "value_weight": value_weight,
                 "neutral_weight": neutral_weight, "shard_size": shard_size, "name": name}
+    if openings is not None and openings_chance > 0:   # absent otherwise: older sets keep their keys
+        settings["openings"] = {"weights": openings.memory.fingerprint, "chance": openings_chance,
+                                "passes": openings.passes, "max_tokens": openings.max_tokens}
     key = f"{name}-{episode_set_key(backbone.fingerprint, payload, settings)}"
     cache = FeatureCache(root, key)
     index = cache.dir / "index.json"
@@ -147,7 +154,12 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
                     continue
                 q = list(day) + [{"role": "user", "content": p.question}]
                 prefix = render_day(backbone, q, system_prompt, add_generation_prompt=True)
-                full = render_day(backbone, q + [{"role": "assistant", "content": p.reply}], system_prompt)
+                reply = p.reply
+                if "openings" in settings and random.Random(f"{e}/{k}").random() < openings_chance:
+                    earlier = [(out[ref.days[j]].hidden, out[ref.days[j]].tokens) for j in range(d)]
+                    own = openings.reply(backbone, earlier, toks, hidden_day, prefix)
+                    reply = corrected_reply(own, p.answer or "", ep.facts) or p.reply
+                full = render_day(backbone, q + [{"role": "assistant", "content": reply}], system_prompt)
                 if full[:len(toks)] == toks and backbone.n_past >= len(toks) and backbone.tokens[:len(toks)] == toks:
                     backbone.truncate(len(toks))
                     rest = np.asarray(backbone.decode(full[len(toks):], hidden=True).hidden, np.float16)
