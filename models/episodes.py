@@ -46,6 +46,8 @@ class Probe:
     combined: bool    # needs two separately stated facts
     category: str = ""  # the fact category underneath (for update/combined probes: the value's category)
     stale: str = ""     # for updates: the superseded value, which must NOT be the answer
+    opening: str = ""   # a training-split reply up to the value ("Your cousin works at"), or "" if the
+                        #   bank has none: benchmarks/eval_openings.py makes replies start with it
 
 
 @dataclass
@@ -255,7 +257,8 @@ class _Builder:
             who = self.rng.choice(L.OTHER_PEOPLE)
             self.say(day, render(self.pick(phr["other"]), v=dv, s=noun, who=who), dv)
         return Probe(-1, self.question(phr["ask"], s=noun), v,
-                     render(self.pick(phr["reply"]), v=v, s=noun), cat, False, cat)
+                     render(self.pick(phr["reply"]), v=v, s=noun), cat, False, cat,
+                     opening=_opening(phr["reply"], s=noun))
 
     def update(self, cat: str, day: int, last_day: int) -> Probe | None:
         slot = self.free_slot(cat)
@@ -275,7 +278,8 @@ class _Builder:
         else:
             self.say(day, text, new, first + (1 - first) * self.rng.random() + 1e-9)
         return Probe(-1, self.question(phr["ask"], s=noun), new,
-                     render(self.pick(phr["reply"]), v=new, s=noun), "update", False, cat, stale=old)
+                     render(self.pick(phr["reply"]), v=new, s=noun), "update", False, cat, stale=old,
+                     opening=_opening(phr["reply"], s=noun))
 
     def combined(self, cat: str, day: int, last_day: int) -> Probe | None:
         rel = self.free_slot("person_name")
@@ -290,7 +294,8 @@ class _Builder:
         second_day = last_day if self.rng.random() < 0.5 else day
         self.say(second_day, render(self.pick(phr["other"]), v=v, s=noun, who=name), v)
         return Probe(-1, self.question(phr["ask_of"], r=rel, s=noun), v,
-                     render(self.pick(phr["reply_of"]), v=v, r=rel, s=noun), "combined", True, cat)
+                     render(self.pick(phr["reply_of"]), v=v, r=rel, s=noun), "combined", True, cat,
+                     opening=_opening(phr["reply_of"], r=rel, s=noun))
 
     # Days.
 
@@ -326,6 +331,17 @@ class _Builder:
 
     def question_day(self) -> list[dict]:
         return _messages([self.rng.choice(GREETINGS[self.split])]) if self.rng.random() < 0.5 else []
+
+
+def _opening(bank: dict, **slots) -> str:
+    """The first training-split reply of `bank` that ends with the value, rendered up to it ("Your
+    {r} works at {v}." -> "Your sister works at"); "" if none does. Always the same one and no draw
+    from the builder's generator, so the episodes do not change."""
+    for template in bank["train"]:
+        t = template.rstrip(".!")
+        if t.endswith("{v}") and not t.startswith("{") and "{av}" not in t.lower():
+            return render(t[:-len("{v}")].rstrip(), **slots)
+    return ""
 
 
 def _messages(turns: list[tuple[str, str]]) -> list[dict]:

@@ -222,9 +222,13 @@ class MemoryBenchmark:
         return state
 
     def ask(self, context: list[dict], question: str, states: dict[str, object],
-            answer: str = "") -> dict[str, list[str]]:
+            answer: str = "", opening: str = "") -> dict[str, list[str]]:
         """The replies to `question` after `context` (`config.samples` of them), per condition
         (state None = no tower).
+
+        With `opening`, every reply is made to start with those words and the replies returned are
+        what follows them (a diagnostic: how much recall the reply's own first words cost;
+        benchmarks/eval_openings.py).
 
         The prompt is decoded once; each reply truncates the cache back to it, replays the prompt's
         hidden states into a fresh wake session and generates. With `answer`, a reply stops as soon
@@ -236,6 +240,8 @@ class MemoryBenchmark:
         bb = self.backbone
         prompt = self._render_day(bb, context + [{"role": "user", "text": question}],
                                   self.config.system_prompt, add_generation_prompt=True)
+        if opening:
+            prompt = prompt + list(bb.tokenize(opening, special=False))
         bb.clear()
         head = prompt[:-1]
         hidden = bb.decode(head, hidden=True).hidden if head else None

@@ -298,3 +298,20 @@ def test_invented_values_replace_proper_names_only_and_stay_in_the_split():
         assert len(words) > 150 and all(w[:1].isupper() for w in words)
     with pytest.raises(ValueError, match="invented must be a probability"):
         make_episodes(1, invented=-0.1)
+
+
+def test_probes_carry_a_training_style_opening_that_stops_before_the_value():
+    """Probe.opening (for benchmarks/eval_openings.py): a training-split reply up to its value, the
+    same for every probe of a category and slot, never holding the answer; "" where no training
+    reply ends with the value."""
+    from dreamchat.models.phrasings import CATEGORIES
+
+    probes = [p for ep in make_episodes(40, split="test", seed=3) for p in ep.probes]
+    with_opening = [p for p in probes if p.opening]
+    assert len(with_opening) > 0.6 * len(probes)
+    assert {p.kind for p in with_opening} >= {"update", "combined"}
+    for p in with_opening:
+        assert p.answer.lower() not in p.opening.lower()
+        bank = CATEGORIES[p.category]["reply_of" if p.combined else "reply"]["train"]
+        stems = [t.split("{")[0] for t in bank if t.rstrip(".!").endswith("{v}")]
+        assert any(p.opening.lower().startswith(stem.lower().strip()) for stem in stems), p.opening

@@ -92,6 +92,9 @@ class FakeBackbone:
     def digit_tokens(self):
         return frozenset()
 
+    def tokenize(self, text, special=True, add_bos=False):
+        return [self.registry(word) for word in text.split()]
+
     def decode(self, tokens, *, hidden=False, all_logits=False):
         self._tokens.extend(int(t) for t in tokens)
         n_out = len(tokens) if all_logits else 1
@@ -245,6 +248,45 @@ def test_several_draws_per_probe_each_from_its_own_seed_shared_by_the_conditions
     assert len(records3) == 3 * len(records1) and {r["draw"] for r in records3} == {0, 1, 2}
     with pytest.raises(ValueError, match="greedy replies are all the same"):
         MemoryBenchmark(FakeBackbone(), FakeMemory(), BenchmarkConfig(samples=2))
+
+
+class RecordingMemory(FakeMemory):
+    """FakeMemory whose wake sessions record every token they are fed."""
+
+    def __init__(self):
+        super().__init__()
+        self.fed: list[int] = []
+
+    def wake(self, state):
+        memory, session = self, super().wake(state)
+
+        class Recording:
+            def feed(self, hidden, tokens):
+                memory.fed.extend(int(t) for t in tokens)
+                return session.feed(hidden, tokens)
+        return Recording()
+
+
+def test_a_forced_opening_comes_before_every_reply_and_the_memory_reads_it():
+    """`ask(..., opening=...)`: in every condition the reply continues the given words, and the
+    memory's wake session is fed them (so its queries see them) before the reply's first token."""
+    continued: list[list[int]] = []
+
+    def recording_generate(backbone, prompt_tokens, sampler, **kw):
+        continued.append(list(backbone._tokens) + list(prompt_tokens))
+        yield from fake_generate(backbone, prompt_tokens, sampler, **kw)
+
+    backbone, memory = FakeBackbone(), RecordingMemory()
+    bench = MemoryBenchmark(backbone, memory, BenchmarkConfig(), generate=recording_generate,
+                            render_day=fake_render_day, day_chunks=fake_day_chunks)
+    fact = backbone.registry("my cousin works at Juniper")
+    state = memory.consolidate([(None, [fact])], memory.empty_state(), 2)
+    replies = bench.ask([], "Who employs my cousin?", {"none": None, "N=2": state},
+                        opening="Your cousin works at")
+    opening = [GEN] + [backbone.registry(w) for w in "Your cousin works at".split()]
+    assert len(continued) == 2 and all(c[-5:] == opening for c in continued)
+    assert memory.fed[-5:] == opening
+    assert replies["N=2"] == ["my cousin works at Juniper"]   # the fake memory's reply: what it holds
 
 
 def test_dreamchat_eval_memory_on_the_real_parts(tiny_gguf, tiny_weights, tmp_path, capsys):
