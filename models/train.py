@@ -33,6 +33,7 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -441,9 +442,11 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
     return ([Path(folders[0])] if folders[0] else []), (Path(folders[1]) if folders[1] else None)
 
 
-def _initial_weights(path: str, config):
+def _initial_weights(path: str, config, given: Iterable[str] = ()):
     """(config to train, saved tensors, their config) for `--init`: the run's config takes the saved
-    one's fields except those --config widens (`memory.GROWABLE`) or sets anew (`memory.REMATCHED`)."""
+    one's fields except those --config widens (`memory.GROWABLE`) or sets anew (`memory.REMATCHED`,
+    only when `given`, the fields --config names, holds them: without it, fine-tuning squared-key
+    weights went on with linear keys, a model that never learned them)."""
     import torch
 
     from dreamchat.errors import ModelError
@@ -464,7 +467,7 @@ def _initial_weights(path: str, config):
         raise ModelError(f"--init: {path} is not readable memory weights ({exc.__class__.__name__}); give a "
                          f".safetensors or .ckpt written by `dreamchat train`") from exc
     wider = {f: max(getattr(old, f), getattr(config, f)) for f in GROWABLE}
-    chosen = {f: getattr(config, f) for f in REMATCHED}
+    chosen = {f: getattr(config, f) for f in REMATCHED if f in set(given)}
     return MemoryConfig(**{**vars(old), **wider, **chosen}), tensors, old
 
 
@@ -498,7 +501,7 @@ def run(args) -> int:
     if len(words) < config.n_wording:
         config = MemoryConfig(**{**vars(config), "n_wording": len(words)})
     torch.manual_seed(args.seed)
-    start = _initial_weights(args.init, config) if args.init else None
+    start = _initial_weights(args.init, config, overrides) if args.init else None
     if start is not None:
         config, tensors, old_config = start
         words = tensors["wording_ids"].tolist()     # the wording path's columns mean these ids

@@ -399,6 +399,15 @@ def test_init_grows_copy_keys_and_windows_without_changing_outputs(toy, tmp_path
     assert T.run(args_for(*toy, squared, steps=3, batch=8, passes="1", eval_passes=1, init=out,
                           config=json.dumps({**TINY, "copy_key_power": 2}))) == 0
     assert MemoryModel.load(squared, fs.embeddings).config.copy_key_power == 2
+    # ... and stays what the weights have when --config does not name it (fine-tuning squared keys
+    # once went on with linear ones); naming it changes it back
+    kept, back = tmp_path / "kept.safetensors", tmp_path / "back.safetensors"
+    assert T.run(args_for(*toy, kept, steps=2, batch=8, passes="1", eval_passes=1, init=squared,
+                          config=json.dumps(TINY))) == 0
+    assert MemoryModel.load(kept, fs.embeddings).config.copy_key_power == 2
+    assert T.run(args_for(*toy, back, steps=2, batch=8, passes="1", eval_passes=1, init=squared,
+                          config=json.dumps({**TINY, "copy_key_power": 1}))) == 0
+    assert MemoryModel.load(back, fs.embeddings).config.copy_key_power == 1
 
     # --train-only: the new projection learns, every other slow weight stays as loaded
     only = tmp_path / "only.safetensors"
