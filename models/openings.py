@@ -13,7 +13,8 @@ question greedily as the app would, and `corrected_reply` turns that answer into
 kept when it holds the value; otherwise the opening is kept and the value put where the reply went
 wrong (in place of another fact's value, or after the opening's first linking word: "Your cousin is
 an assistant." -> "Your cousin is Juniper Press."). Like DAgger, the targets follow the states the
-model itself reaches.
+model itself reaches. Measured so far (model card, seventeenth session): fine-tuning v12's wake
+queries on such a set recalled no more than the same fine-tune on template replies.
 """
 
 from __future__ import annotations
