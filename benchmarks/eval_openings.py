@@ -57,11 +57,14 @@ def main() -> int:
     records = []
     for seed in (int(s) for s in args.seeds.split(",")):
         for episode in make_episodes(args.episodes, split="test", seed=seed):
+            states = {}   # day -> the memory after the days before it, slept once for its probes
             for probe in episode.probes:
                 if not probe.opening:
                     counts["skipped (no opening)"]["n"] += 1
                     continue
-                state = bench.sleep_through(episode.days[:probe.day], args.passes)
+                if probe.day not in states:
+                    states[probe.day] = bench.sleep_through(episode.days[:probe.day], args.passes)
+                state = states[probe.day]
                 context = episode.days[probe.day]
                 plain = bench.ask(context, probe.question, {"m": state}, probe.answer)["m"][0]
                 forced = bench.ask(context, probe.question, {"m": state}, probe.answer,

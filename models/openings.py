@@ -8,7 +8,7 @@ the model's own openings 14 and 11 ("Who employs my cousin?" -> "Your cousin is 
 Training replies are written from templates, so the model never learns to answer from the
 openings it actually produces.
 
-`OpeningsModel.reply` sleeps an episode's earlier days with a trained memory, lets it answer the
+`OpeningsModel` sleeps an episode's earlier days with a trained memory, lets it answer the
 question greedily as the app would, and `corrected_reply` turns that answer into a training target:
 kept when it holds the value; otherwise the opening is kept and the value put where the reply went
 wrong (in place of another fact's value, or after the opening's first linking word: "Your cousin is
@@ -56,23 +56,17 @@ def corrected_reply(reply: str, answer: str, other_values: Sequence[str]) -> str
     at = low.find(answer.lower())
     if at >= 0:
         return _ended(text[:at + len(answer)])
-    wrong = [(low.find(v.lower()), v) for v in other_values if v and v.lower() != answer.lower()]
-    wrong = [(i, v) for i, v in wrong if i > 0]
+    wrong = [i for i in (low.find(v.lower()) for v in other_values if v and v.lower() != answer.lower()) if i > 0]
     if wrong:
-        i, _ = min(wrong)
-        head = text[:i].rstrip()
+        head = text[:min(wrong)].rstrip()
         if head and head[-1] not in ".!?":
             return _ended(f"{head} {answer}")
-    words = re.findall(r"[\w'’-]+|[^\w\s]", text)
-    if not words or words[0].lower() not in ANSWER_STARTS:
-        return None
-    for n, w in enumerate(words[:MAX_OPENING_WORDS]):
-        if w in ".!?,;:":
+    for n, word in enumerate(re.finditer(r"[\w'’-]+|[^\w\s]", text)):
+        w = word.group().lower()
+        if n == MAX_OPENING_WORDS or w in ".!?,;:" or (n == 0 and w not in ANSWER_STARTS):
             return None
-        if n > 0 and w.lower() in LINKS:
-            # the opening through this word, in the reply's own spelling
-            m = re.match(r"\s*" + r"\s*".join(re.escape(x) for x in words[:n + 1]), text)
-            return _ended(f"{m.group(0).strip()} {answer}") if m else None
+        if n > 0 and w in LINKS:
+            return _ended(f"{text[:word.end()]} {answer}")   # the opening in the reply's own spelling
     return None
 
 
@@ -83,21 +77,26 @@ class OpeningsModel:
     def __init__(self, memory, passes: int = 2, max_tokens: int = 24):
         self.memory, self.passes, self.max_tokens = memory, passes, max_tokens
 
-    def reply(self, backbone, days: Sequence[tuple[np.ndarray, np.ndarray]], context_tokens: list[int],
-              context_hidden: np.ndarray, prompt: list[int]) -> str:
-        """The memory's greedy reply after sleeping `days` ((hidden, tokens) each, one chunk a day).
+    def sleep(self, days: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict:
+        """The memory state after sleeping `days` ((hidden, tokens) each, one chunk a day), a night
+        each, from empty: what the questions of the next day are answered from."""
+        state = self.memory.empty_state()
+        for hidden, tokens in days:
+            state = self.memory.consolidate([(hidden, tokens)], state, self.passes)
+        return state
 
-        The backbone's cache must hold `context_tokens` (the question day so far, whose hidden states
-        are `context_hidden`); `prompt` is that plus the question and the assistant header. The cache
-        is truncated back to `context_tokens` afterwards.
+    def reply(self, backbone, state: dict, context_tokens: list[int], context_hidden: np.ndarray,
+              prompt: list[int]) -> str:
+        """The memory's greedy reply from `state` (see `sleep`).
+
+        The backbone's cache should hold `context_tokens` (the question day so far, whose hidden
+        states are `context_hidden`; decoded again if it does not); `prompt` is that plus the
+        question and the assistant header. The cache is truncated back to `context_tokens` after.
         """
         from dreamchat.models.generation import Done, generate
         from dreamchat.models.sampler import Sampler
         from dreamchat.models.wake import ReplyHook
 
-        state = self.memory.empty_state()
-        for hidden, tokens in days:
-            state = self.memory.consolidate([(hidden, tokens)], state, self.passes)
         n = len(context_tokens)
         if backbone.n_past >= n and backbone.tokens[:n] == list(context_tokens):
             backbone.truncate(n)

@@ -149,6 +149,7 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
                  if d > 0 else np.zeros(len(toks), np.float32))
             hidden_day = decode_after_prefix(toks)
             out[ref.days[d]] = sequence(toks, w, hidden_day)
+            slept = None   # the --openings memory after days[:d], slept once for the day's probes
             for k, p in enumerate(ep.probes):
                 if int(p.day) != d:
                     continue
@@ -156,8 +157,10 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
                 prefix = render_day(backbone, q, system_prompt, add_generation_prompt=True)
                 reply = p.reply
                 if "openings" in settings and random.Random(f"{e}/{k}").random() < openings_chance:
-                    earlier = [(out[ref.days[j]].hidden, out[ref.days[j]].tokens) for j in range(d)]
-                    own = openings.reply(backbone, earlier, toks, hidden_day, prefix)
+                    if slept is None:
+                        slept = openings.sleep([(out[ref.days[j]].hidden, out[ref.days[j]].tokens)
+                                                for j in range(d)])
+                    own = openings.reply(backbone, slept, toks, hidden_day, prefix)
                     reply = corrected_reply(own, p.answer or "", ep.facts) or p.reply
                 full = render_day(backbone, q + [{"role": "assistant", "content": reply}], system_prompt)
                 if full[:len(toks)] == toks and backbone.n_past >= len(toks) and backbone.tokens[:len(toks)] == toks:

@@ -54,7 +54,10 @@ class ScriptedOpenings:
         self.memory = type("M", (), {"fingerprint": "scripted"})()
         self.calls = 0
 
-    def reply(self, backbone, days, context_tokens, context_hidden, prompt):
+    def sleep(self, days):
+        return {}
+
+    def reply(self, backbone, state, context_tokens, context_hidden, prompt):
         self.calls += 1
         return self.text
 
