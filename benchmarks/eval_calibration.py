@@ -1,0 +1,251 @@
+"""Read and write constants of one memory-weights file, varied side by side on the same probes.
+
+    .venv/bin/python benchmarks/eval_calibration.py --seeds 5,7 --episodes 24 \
+        --variant base --variant copy_scale=1.3 --variant gate=1 --variant sharpen=4,skip_system=1
+
+v12 is v11 with one constant changed after training (the copy read 1.6 times stronger,
+`models/calibrate.py`), and that gained 5 of 71 natural probes. This script checks any weights for
+such a gain: each variant is applied to the loaded model in place (no file is written), sleeps
+and answers the same held-out probes (greedy, N passes, the app's reply guards), and one table
+compares them. Compare variants only within one run, and confirm a gain on seeds and
+conversations it was not found on: between variants that change little, 166 probes move by
+six either way (the model card, eighteenth session).
+
+Knobs, `key=value` joined by commas within one variant (`base` is no change):
+
+  copy_scale=F    multiply the copy read (read side; what `models/calibrate.py` writes)
+  gate=B          add B to the memory gate's logit (read side: the copy read and the wording path)
+  wording=F       multiply the wording path (read side)
+  sharpen=P       raise each remembered token's copy score to the power P relative to the
+                  strongest one (read side; P > 1 favours the best-matching value)
+  write=B         add B to the copy memory's write-strength logit (sleep side)
+  forget=F        multiply the copy memory's per-token forgetting (sleep side)
+  centre=G        take G times the mean key direction out of every key and query (both sides; the
+                  direction is measured on training-split days)
+  skip_system=1   the sleep writes no value inside the system turn (sleep side)
+  skip_control=1  nor at the chat template's control tokens and the role names after them
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dreamchat.models import wake as wake_module  # noqa: E402
+from dreamchat.models.memory import MemoryModel, rms_norm  # noqa: E402
+
+KNOBS = {"copy_scale": 1.0, "gate": 0.0, "wording": 1.0, "sharpen": 1.0, "write": 0.0, "forget": 1.0,
+         "centre": 0.0, "skip_system": 0.0, "skip_control": 0.0}
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, float]]:
+    """"copy_scale=1.3,gate=1" -> (the text, {knob: value}); "base" -> ("base", {})."""
+    knobs: dict[str, float] = {}
+    if text.strip() != "base":
+        for part in text.split(","):
+            key, sep, value = part.partition("=")
+            key = key.strip()
+            if not sep or key not in KNOBS:
+                raise SystemExit(f"eval_calibration: unknown variant part {part!r}; use "
+                                 f"{', '.join(k + '=' for k in KNOBS)} or base")
+            try:
+                knobs[key] = float(value)
+            except ValueError:
+                raise SystemExit(f"eval_calibration: {part!r} needs a number after '='") from None
+    return text, knobs
+
+
+@torch.no_grad()
+def mean_key_direction(memory: MemoryModel, days) -> torch.Tensor:
+    """The unit mean of the copy keys [H, K] that `days` ((hidden, tokens) chunks, each as the sleep
+    reads them) write on passes 1 and 2, before `lift`: the direction every key shares."""
+    unit_keys = []
+    lift = memory.copy.lift
+    memory.copy.lift = lambda k: unit_keys.append(k[0]) or lift(k)
+    try:
+        for hidden, tokens in days:
+            h = torch.as_tensor(hidden)[None].float()
+            t = torch.as_tensor(tokens)[None]
+            hn = rms_norm(h) if memory.config.copy_hidden else None
+            f, state = memory.inputs(h, t), memory._tower_state(memory.empty_state())
+            for _ in range(2):
+                f, state = memory.tower(f, state)
+                state = memory.tower.long_term(state)
+                memory.copy.keys(f, hn)
+    finally:
+        del memory.copy.lift
+    return F.normalize(torch.cat(unit_keys).mean(0), dim=-1)
+
+
+def unwritable(tokens: torch.Tensor, control: torch.Tensor, system_role: int | None,
+               skip_control: bool) -> torch.Tensor:
+    """tokens [T] -> bool [T]: positions the sleep must not write from. With `system_role`, every
+    position from a control token followed by that role up to the next control token (the system
+    turn); with `skip_control`, control tokens, the positions just before them (their value would
+    be the control token) and the role name just after them."""
+    is_control = torch.isin(tokens, control)
+    skip = torch.zeros_like(is_control)
+    if skip_control:
+        skip |= is_control | torch.cat([is_control[1:], is_control.new_zeros(1)])
+        skip |= torch.cat([is_control.new_zeros(1), is_control[:-1]])
+    if system_role is not None:
+        inside = False
+        for i, t in enumerate(tokens.tolist()):
+            if is_control[i]:
+                inside = i + 1 < len(tokens) and int(tokens[i + 1]) == system_role
+            skip[i] |= inside
+    return skip
+
+
+@contextlib.contextmanager
+def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torch.Tensor | None = None,
+            control: torch.Tensor | None = None, system_role: int | None = None):
+    """The model with `knobs` applied (see the module docstring); restored exactly on exit."""
+    k = {**KNOBS, **knobs}
+    saved = {name: p.detach().clone() for name, p in memory.named_parameters()}
+    read_memory = wake_module.read_memory
+    with torch.no_grad():
+        memory.copy_log_scale += math.log(k["copy_scale"])
+        memory.gate.bias += k["gate"]
+        memory.wording.weight *= k["wording"]
+        memory.copy.beta_proj.bias += k["write"]
+        # the forgetting is softplus(decay_proj(f)), ~1e-4 a token: a shifted bias scales it
+        memory.copy.decay_proj.bias += math.log(k["forget"])
+    if k["sharpen"] != 1.0:
+        wake_module.read_memory = _sharpened(read_memory, k["sharpen"])
+    if k["centre"]:
+        if key_direction is None:
+            raise ValueError("centre needs key_direction")
+        lift, u, g = memory.copy.lift, key_direction, k["centre"]
+        memory.copy.lift = lambda x: lift(F.normalize(x - g * (x * u).sum(-1, keepdim=True) * u, dim=-1, eps=1e-6))
+    if k["skip_system"] or k["skip_control"]:
+        if control is None:
+            raise ValueError("skip_system / skip_control need the control token ids")
+        role = system_role if k["skip_system"] else None
+        sleep_passes = memory.sleep_passes
+
+        def masked(hidden, tokens, next_tokens, valid, state, passes):
+            skip = torch.stack([unwritable(row, control, role, bool(k["skip_control"])) for row in tokens])
+            return sleep_passes(hidden, tokens, next_tokens.masked_fill(skip, -1), valid, state, passes)
+        memory.sleep_passes = masked
+    memory.__dict__.update(_wake_step=None, _wake_trace_failed=False)  # trace again with the knobs
+    try:
+        yield memory
+    finally:
+        wake_module.read_memory = read_memory
+        memory.copy.__dict__.pop("lift", None)
+        memory.__dict__.pop("sleep_passes", None)
+        with torch.no_grad():
+            for name, p in memory.named_parameters():
+                p.copy_(saved[name])
+        memory.__dict__.update(_wake_step=None, _wake_trace_failed=False)
+
+
+def _sharpened(read_memory, power: float):
+    """`wake.read_memory` with the copy part of the bias sharpened: a remembered token's push c
+    becomes top * (c / top) ** power (top: the strongest push; pushes <= 0 kept)."""
+    def read(m, f, h, qbuf, S_copy, A):
+        V = S_copy.shape[-1]
+        copy_only = torch.cat([A[:, :V], torch.zeros_like(A[:, V:])], dim=1)
+        copy, new_qbuf = read_memory(m, f, h, qbuf, S_copy, copy_only)
+        words, _ = read_memory(m, f, h, qbuf, S_copy, A - copy_only)
+        top = copy.max().clamp(min=1e-6)
+        copy = torch.where(copy > 0, top * (copy.clamp(min=0) / top) ** power, copy)
+        return copy + words, new_qbuf
+    return read
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", default=None, help="memory weights (default: the shipped ones)")
+    parser.add_argument("--model", default=None, help="GGUF backbone (default: the default model)")
+    parser.add_argument("--seeds", default="5,7", help="held-out episode seeds, or '' for none (default 5,7)")
+    parser.add_argument("--episodes", type=int, default=24, help="episodes per seed (default 24)")
+    parser.add_argument("--natural", default="0", metavar="N or A:B",
+                        help="natural conversations: the first N, or those from A to B (default 0)")
+    parser.add_argument("--passes", type=int, default=2, help="sleep passes (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (default 1)")
+    parser.add_argument("--variant", action="append", default=None, metavar="KNOBS",
+                        help="a variant to measure (repeatable; default: base)")
+    parser.add_argument("--json", default=None, help="write every reply here")
+    args = parser.parse_args()
+    variants = [parse_variant(v) for v in (args.variant or ["base"])]
+
+    from dreamchat.config import Config
+    from dreamchat.default_model import ensure_default_model
+    from dreamchat.models.backbone import Backbone
+    from dreamchat.models.episodes import make_episodes, natural_conversations
+    from dreamchat.models.evaluate import BenchmarkConfig, MemoryBenchmark, recalled
+    from dreamchat.models.memory import default_weights_path
+
+    torch.set_num_threads(1)   # the tower's per-token ops are tiny (as in `dreamchat eval memory`)
+    weights = Path(args.weights or default_weights_path())
+    backbone = Backbone(args.model or ensure_default_model(progress=False), n_ctx=4096, n_threads=args.threads)
+    memory = MemoryModel.load(weights, backbone.output_embeddings(), backbone.fingerprint)
+    bench = MemoryBenchmark(backbone, memory, BenchmarkConfig(system_prompt=Config().system_prompt))
+
+    scenarios = [("synthetic", e) for s in args.seeds.split(",") if s.strip()
+                 for e in make_episodes(args.episodes, split="test", seed=int(s))]
+    lo, _, hi = args.natural.partition(":")
+    natural = natural_conversations()
+    scenarios += [("natural", e) for e in (natural[int(lo):int(hi)] if hi else natural[:int(lo)])]
+
+    extras = {}
+    if any("centre" in k for _, k in variants):
+        days = [chunk for e in make_episodes(40, split="train", seed=123) for chunk in bench.day_features(e.days[0])]
+        extras["key_direction"] = mean_key_direction(memory, days)
+    if any("skip_system" in k or "skip_control" in k for _, k in variants):
+        vocab = backbone.output_embeddings().shape[0]
+        extras["control"] = torch.tensor([t for t in range(vocab)
+                                          if backbone.token_bytes(t, special=True) != backbone.token_bytes(t)])
+        system_turn = backbone.tokenize(backbone.render_chat([{"role": "system", "content": "x"}], False))
+        is_control = [t in set(extras["control"].tolist()) for t in system_turn]
+        extras["system_role"] = system_turn[is_control.index(True) + 1] if True in is_control else None
+
+    print(f"eval_calibration: {weights.name}, seeds {args.seeds or '-'} x {args.episodes}, natural "
+          f"{args.natural}, N = {args.passes}, greedy")
+    width = max(len("variant"), *(len(name) for name, _ in variants)) + 2
+    print(f"{'variant':<{width}}{'synthetic':>11}{'natural':>9}{'simple':>9}{'updates':>9}{'combined':>10}{'min':>6}")
+    records = []
+    for name, knobs in variants:
+        started = time.perf_counter()
+        counts = collections.Counter()
+        with applied(memory, knobs, **extras):
+            for source, episode in scenarios:
+                states = {}
+                for probe in episode.probes:
+                    if probe.day not in states:
+                        states[probe.day] = bench.sleep_through(episode.days[:probe.day], args.passes)
+                    reply = bench.ask(episode.days[probe.day], probe.question, {"m": states[probe.day]},
+                                      probe.answer)["m"][0]
+                    hit = recalled(probe.answer, reply)
+                    kind = "combined" if probe.combined else "update" if probe.kind == "update" else "simple"
+                    counts.update({(source, "hit"): hit, (source, "n"): 1})
+                    if source == "synthetic":
+                        counts.update({(kind, "hit"): hit, (kind, "n"): 1})
+                    records.append({"variant": name, "source": source, "kind": kind, "question": probe.question,
+                                    "answer": probe.answer, "reply": reply, "recalled": hit})
+
+        def cell(key):
+            return f"{counts[(key, 'hit')]}/{counts[(key, 'n')]}"
+        print(f"{name:<{width}}{cell('synthetic'):>11}{cell('natural'):>9}{cell('simple'):>9}{cell('update'):>9}"
+              f"{cell('combined'):>10}{(time.perf_counter() - started) / 60:>6.1f}", flush=True)
+    backbone.close()
+    if args.json:
+        Path(args.json).write_text(json.dumps(records, indent=1, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

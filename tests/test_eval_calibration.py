@@ -1,0 +1,131 @@
+"""benchmarks/eval_calibration.py: every knob does what it says on a small memory model, and leaves
+the model exactly as it was."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dreamchat.models.memory import COPY_WRITTEN, MemoryConfig, MemoryModel
+
+V, D = 200, 48
+CFG = dict(n_embd=D, n_vocab=V, d_model=32, n_heads=2, head_dim=16, copy_heads=2, copy_key_dim=8,
+           key_window=2, query_window=2, n_wording=10)
+CONTROL, SYSTEM, USER = 1, 2, 3     # a control token and two role names of this toy vocabulary
+
+
+@pytest.fixture(scope="module")
+def cal():
+    path = Path(__file__).parents[1] / "benchmarks" / "eval_calibration.py"
+    spec = importlib.util.spec_from_file_location("eval_calibration", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture()
+def model():
+    torch.manual_seed(0)
+    emb = np.random.default_rng(0).normal(0, 1, (V, D)).astype(np.float32)
+    m = MemoryModel(MemoryConfig(**CFG), emb, wording_ids=range(100, 110))
+    with torch.no_grad():
+        m.gate.bias.fill_(0.0)
+    return m.eval()
+
+
+def day(T: int = 40, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    tokens = rng.integers(10, 100, T)
+    tokens[[0, 12, 25]] = CONTROL        # three turns: system, user, user
+    tokens[[1, 13, 26]] = [SYSTEM, USER, USER]
+    return rng.normal(0, 3, (T, D)).astype(np.float32), tokens.astype(np.int64)
+
+
+def bias(model, state, hidden, tokens) -> dict[int, float]:
+    """The wake bias after reading the day back, by token id."""
+    b = model.wake(state).feed(hidden, tokens)
+    return dict(zip(b.ids.tolist(), b.values.tolist()))
+
+
+def test_every_knob_is_undone_on_exit(cal, model):
+    h, t = day()
+    before_fp = model.fingerprint
+    state = model.consolidate([(h, t)], model.empty_state(), passes=2)
+    before = bias(model, state, h, t)
+    knobs = dict(copy_scale=2, gate=1, wording=0.5, sharpen=3, write=1, forget=10, centre=0.5,
+                 skip_system=1, skip_control=1)
+    with cal.applied(model, knobs, key_direction=torch.nn.functional.normalize(torch.ones(2, 8), dim=-1),
+                     control=torch.tensor([CONTROL]), system_role=SYSTEM):
+        changed = bias(model, model.consolidate([(h, t)], model.empty_state(), passes=2), h, t)
+    assert changed != pytest.approx(before)
+    assert model.fingerprint == before_fp
+    after_state = model.consolidate([(h, t)], model.empty_state(), passes=2)
+    assert all(torch.equal(after_state[k], state[k]) for k in state)
+    assert bias(model, state, h, t) == pytest.approx(before)
+
+
+def test_copy_scale_and_wording_scale_their_parts_of_the_bias(cal, model):
+    h, t = day()
+    state = model.consolidate([(h, t)], model.empty_state(), passes=2)
+    with cal.applied(model, {"wording": 0}):
+        copy_only = bias(model, state, h, t)
+    with cal.applied(model, {"wording": 0, "copy_scale": 2}):
+        doubled = bias(model, state, h, t)
+    written = state[COPY_WRITTEN][0].nonzero().squeeze(1).tolist()
+    assert any(abs(copy_only[i]) > 1e-3 for i in written)
+    assert [doubled[i] for i in written] == pytest.approx([2 * copy_only[i] for i in written], rel=1e-4)
+    assert all(copy_only[i] == 0 for i in range(100, 110) if i not in written)  # the wording part is off
+
+
+def test_sharpen_keeps_the_strongest_push_and_shrinks_the_others(cal, model):
+    h, t = day()
+    state = model.consolidate([(h, t)], model.empty_state(), passes=2)
+    with cal.applied(model, {"wording": 0}):
+        plain = bias(model, state, h, t)
+    with cal.applied(model, {"wording": 0, "sharpen": 3}):
+        sharp = bias(model, state, h, t)
+    top = max(plain.values())
+    for i, c in plain.items():
+        expected = top * (c / top) ** 3 if c > 0 else c
+        assert sharp[i] == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_unwritable_marks_the_system_turn_and_the_template(cal):
+    _, t = day()
+    t = torch.as_tensor(t)
+    control = torch.tensor([CONTROL])
+    system = cal.unwritable(t, control, SYSTEM, skip_control=False)
+    assert system[:12].all() and not system[12:].any()
+    template = cal.unwritable(t, control, None, skip_control=True)
+    assert template.nonzero().squeeze(1).tolist() == [0, 1, 11, 12, 13, 24, 25, 26]
+
+
+def test_skip_system_writes_nothing_from_the_system_turn(cal, model):
+    h, t = day()
+    with cal.applied(model, {"skip_system": 1}, control=torch.tensor([CONTROL]), system_role=SYSTEM):
+        state = model.consolidate([(h, t)], model.empty_state(), passes=1)
+    written = set(state[COPY_WRITTEN][0].nonzero().squeeze(1).tolist())
+    assert written == set(t[13:].tolist())   # values are the tokens after the unskipped positions
+
+
+def test_centre_takes_the_shared_direction_out_of_keys(cal, model):
+    h, t = day()
+    f = model.inputs(torch.as_tensor(h)[None], torch.as_tensor(t)[None])
+    u = cal.mean_key_direction(model, [(h, t)])
+    assert (model.copy.keys(f) * u).sum(-1).mean() > 0.1     # keys share a direction
+    with cal.applied(model, {"centre": 1}, key_direction=u):
+        assert (model.copy.keys(f) * u).sum(-1).abs().max() < 1e-5
+        assert (model.copy.queries(f) * u).sum(-1).abs().max() < 1e-5
+
+
+def test_parse_variant(cal):
+    assert cal.parse_variant("base") == ("base", {})
+    assert cal.parse_variant("copy_scale=1.3,gate=-1") == ("copy_scale=1.3,gate=-1", {"copy_scale": 1.3, "gate": -1.0})
+    with pytest.raises(SystemExit, match="unknown variant part"):
+        cal.parse_variant("scale=2")
+    with pytest.raises(SystemExit, match="needs a number"):
+        cal.parse_variant("gate=high")
