@@ -43,7 +43,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dreamchat.models import wake as wake_module  # noqa: E402
-from dreamchat.models.memory import MemoryModel, rms_norm  # noqa: E402
+from dreamchat.models.memory import MemoryModel  # noqa: E402
 
 KNOBS = {"copy_scale": 1.0, "gate": 0.0, "wording": 1.0, "sharpen": 1.0, "write": 0.0, "forget": 1.0,
          "centre": 0.0, "skip_system": 0.0, "skip_control": 0.0}
@@ -72,17 +72,14 @@ def mean_key_direction(memory: MemoryModel, days) -> torch.Tensor:
     reads them) write on passes 1 and 2, before `lift`: the direction every key shares."""
     unit_keys = []
     lift = memory.copy.lift
-    memory.copy.lift = lambda k: unit_keys.append(k[0]) or lift(k)
+    memory.copy.lift = lambda k: unit_keys.append(k[0]) or lift(k)   # keys() lifts every pass's keys
     try:
         for hidden, tokens in days:
             h = torch.as_tensor(hidden)[None].float()
             t = torch.as_tensor(tokens)[None]
-            hn = rms_norm(h) if memory.config.copy_hidden else None
-            f, state = memory.inputs(h, t), memory._tower_state(memory.empty_state())
-            for _ in range(2):
-                f, state = memory.tower(f, state)
-                state = memory.tower.long_term(state)
-                memory.copy.keys(f, hn)
+            for _ in memory.sleep_passes(h, t, torch.full_like(t, -1), torch.ones_like(t, dtype=torch.bool),
+                                         memory.empty_state(), passes=2):
+                pass
     finally:
         del memory.copy.lift
     return F.normalize(torch.cat(unit_keys).mean(0), dim=-1)
@@ -113,6 +110,10 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
             control: torch.Tensor | None = None, system_role: int | None = None):
     """The model with `knobs` applied (see the module docstring); restored exactly on exit."""
     k = {**KNOBS, **knobs}
+    if k["centre"] and key_direction is None:
+        raise ValueError("centre needs key_direction")
+    if (k["skip_system"] or k["skip_control"]) and control is None:
+        raise ValueError("skip_system / skip_control need the control token ids")
     saved = {name: p.detach().clone() for name, p in memory.named_parameters()}
     read_memory = wake_module.read_memory
     with torch.no_grad():
@@ -125,13 +126,9 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
     if k["sharpen"] != 1.0:
         wake_module.read_memory = _sharpened(read_memory, k["sharpen"])
     if k["centre"]:
-        if key_direction is None:
-            raise ValueError("centre needs key_direction")
         lift, u, g = memory.copy.lift, key_direction, k["centre"]
         memory.copy.lift = lambda x: lift(F.normalize(x - g * (x * u).sum(-1, keepdim=True) * u, dim=-1, eps=1e-6))
     if k["skip_system"] or k["skip_control"]:
-        if control is None:
-            raise ValueError("skip_system / skip_control need the control token ids")
         role = system_role if k["skip_system"] else None
         sleep_passes = memory.sleep_passes
 

@@ -129,3 +129,14 @@ def test_parse_variant(cal):
         cal.parse_variant("scale=2")
     with pytest.raises(SystemExit, match="needs a number"):
         cal.parse_variant("gate=high")
+
+
+def test_a_knob_without_what_it_needs_is_refused_before_anything_changes(cal, model):
+    before = model.fingerprint
+    with pytest.raises(ValueError, match="key_direction"):
+        with cal.applied(model, {"copy_scale": 2, "centre": 1}):
+            pass
+    with pytest.raises(ValueError, match="control token"):
+        with cal.applied(model, {"gate": 1, "skip_system": 1}):
+            pass
+    assert model.fingerprint == before
