@@ -163,13 +163,22 @@ def _sharpened(read_memory, power: float):
     return read
 
 
+def natural_range(text: str) -> slice:
+    """"N" -> the first N natural conversations; "A:B" -> those from A to B."""
+    lo, sep, hi = text.partition(":")
+    try:
+        return slice(int(lo), int(hi)) if sep else slice(0, int(lo))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not N or A:B (whole numbers)") from None
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default=None, help="memory weights (default: the shipped ones)")
     parser.add_argument("--model", default=None, help="GGUF backbone (default: the default model)")
     parser.add_argument("--seeds", default="5,7", help="held-out episode seeds, or '' for none (default 5,7)")
     parser.add_argument("--episodes", type=int, default=24, help="episodes per seed (default 24)")
-    parser.add_argument("--natural", default="0", metavar="N or A:B",
+    parser.add_argument("--natural", default="0", metavar="N or A:B", type=natural_range,
                         help="natural conversations: the first N, or those from A to B (default 0)")
     parser.add_argument("--passes", type=int, default=2, help="sleep passes (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (default 1)")
@@ -194,9 +203,7 @@ def main() -> int:
 
     scenarios = [("synthetic", e) for s in args.seeds.split(",") if s.strip()
                  for e in make_episodes(args.episodes, split="test", seed=int(s))]
-    lo, _, hi = args.natural.partition(":")
-    natural = natural_conversations()
-    scenarios += [("natural", e) for e in (natural[int(lo):int(hi)] if hi else natural[:int(lo)])]
+    scenarios += [("natural", e) for e in natural_conversations()[args.natural]]
 
     extras = {}
     if any("centre" in k for _, k in variants):
@@ -245,4 +252,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from dreamchat.errors import DreamchatError
+    try:
+        sys.exit(main())
+    except DreamchatError as exc:  # a missing or foreign weights file, no model: one line, no traceback
+        sys.exit(f"eval_calibration: {exc}")

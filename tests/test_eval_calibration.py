@@ -140,3 +140,10 @@ def test_a_knob_without_what_it_needs_is_refused_before_anything_changes(cal, mo
         with cal.applied(model, {"gate": 1, "skip_system": 1}):
             pass
     assert model.fingerprint == before
+
+
+def test_natural_range(cal):
+    assert cal.natural_range("44") == slice(0, 44)
+    assert cal.natural_range("44:64") == slice(44, 64)
+    with pytest.raises(Exception, match="not N or A:B"):
+        cal.natural_range("some")
