@@ -218,7 +218,7 @@ def main() -> int:
         extras["system_role"] = system_turn[is_control.index(True) + 1] if True in is_control else None
 
     print(f"eval_calibration: {weights.name}, seeds {args.seeds or '-'} x {args.episodes}, natural "
-          f"{args.natural}, N = {args.passes}, greedy")
+          f"{args.natural.start}:{args.natural.stop}, N = {args.passes}, greedy")
     width = max(len("variant"), *(len(name) for name, _ in variants)) + 2
     print(f"{'variant':<{width}}{'synthetic':>11}{'natural':>9}{'simple':>9}{'updates':>9}{'combined':>10}{'min':>6}")
     records = []
