@@ -210,12 +210,12 @@ def main() -> int:
         days = [chunk for e in make_episodes(40, split="train", seed=123) for chunk in bench.day_features(e.days[0])]
         extras["key_direction"] = mean_key_direction(memory, days)
     if any("skip_system" in k or "skip_control" in k for _, k in variants):
-        vocab = backbone.output_embeddings().shape[0]
-        extras["control"] = torch.tensor([t for t in range(vocab)
-                                          if backbone.token_bytes(t, special=True) != backbone.token_bytes(t)])
+        control = [t for t in range(memory.config.n_vocab)
+                   if backbone.token_bytes(t, special=True) != backbone.token_bytes(t)]
+        extras["control"] = torch.tensor(control)
         system_turn = backbone.tokenize(backbone.render_chat([{"role": "system", "content": "x"}], False))
-        is_control = [t in set(extras["control"].tolist()) for t in system_turn]
-        extras["system_role"] = system_turn[is_control.index(True) + 1] if True in is_control else None
+        is_control = set(control)
+        extras["system_role"] = next((role for t, role in zip(system_turn, system_turn[1:]) if t in is_control), None)
 
     print(f"eval_calibration: {weights.name}, seeds {args.seeds or '-'} x {args.episodes}, natural "
           f"{args.natural.start}:{args.natural.stop}, N = {args.passes}, greedy")

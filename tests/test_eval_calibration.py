@@ -68,13 +68,19 @@ def test_every_knob_is_undone_on_exit(cal, model):
     assert bias(model, state, h, t) == pytest.approx(before)
 
 
-def test_copy_scale_and_wording_scale_their_parts_of_the_bias(cal, model):
+def copy_bias_with(cal, model, **knobs):
+    """(state, the copy part of the bias, the same with `knobs`) after one day, wording path off."""
     h, t = day()
     state = model.consolidate([(h, t)], model.empty_state(), passes=2)
     with cal.applied(model, {"wording": 0}):
-        copy_only = bias(model, state, h, t)
-    with cal.applied(model, {"wording": 0, "copy_scale": 2}):
-        doubled = bias(model, state, h, t)
+        plain = bias(model, state, h, t)
+    with cal.applied(model, {"wording": 0, **knobs}):
+        varied = bias(model, state, h, t)
+    return state, plain, varied
+
+
+def test_copy_scale_and_wording_scale_their_parts_of_the_bias(cal, model):
+    state, copy_only, doubled = copy_bias_with(cal, model, copy_scale=2)
     written = state[COPY_WRITTEN][0].nonzero().squeeze(1).tolist()
     assert any(abs(copy_only[i]) > 1e-3 for i in written)
     assert [doubled[i] for i in written] == pytest.approx([2 * copy_only[i] for i in written], rel=1e-4)
@@ -82,12 +88,7 @@ def test_copy_scale_and_wording_scale_their_parts_of_the_bias(cal, model):
 
 
 def test_sharpen_keeps_the_strongest_push_and_shrinks_the_others(cal, model):
-    h, t = day()
-    state = model.consolidate([(h, t)], model.empty_state(), passes=2)
-    with cal.applied(model, {"wording": 0}):
-        plain = bias(model, state, h, t)
-    with cal.applied(model, {"wording": 0, "sharpen": 3}):
-        sharp = bias(model, state, h, t)
+    _, plain, sharp = copy_bias_with(cal, model, sharpen=3)
     top = max(plain.values())
     for i, c in plain.items():
         expected = top * (c / top) ** 3 if c > 0 else c
