@@ -24,6 +24,14 @@ Knobs, `key=value` joined by commas within one variant (`base` is no change):
                   direction is measured on training-split days)
   skip_system=1   the sleep writes no value inside the system turn (sleep side)
   skip_control=1  nor at the chat template's control tokens and the role names after them
+  spread=L        each position also writes L times the embeddings of the content words among the
+                  `span` tokens up to it in the same turn (sleep side): in "Einstein - that's my
+                  tortoise", the positions around "tortoise", whose keys a question about the
+                  tortoise matches, then hold "Einstein" too
+  span=D          how far back `spread` reaches (default 6)
+  spread_gap=1    spread only at positions where neither this token nor the next is a content word
+                  (not inside a value being copied, where it garbles the value's later pieces)
+  spread_digits=0 do not spread tokens that hold a digit (codes, dates)
 """
 
 from __future__ import annotations
@@ -46,7 +54,8 @@ from dreamchat.models import wake as wake_module  # noqa: E402
 from dreamchat.models.memory import MemoryModel  # noqa: E402
 
 KNOBS = {"copy_scale": 1.0, "gate": 0.0, "wording": 1.0, "sharpen": 1.0, "write": 0.0, "forget": 1.0,
-         "centre": 0.0, "skip_system": 0.0, "skip_control": 0.0}
+         "centre": 0.0, "skip_system": 0.0, "skip_control": 0.0, "spread": 0.0, "span": 6.0,
+         "spread_gap": 0.0, "spread_digits": 1.0}
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, float]]:
@@ -107,13 +116,16 @@ def unwritable(tokens: torch.Tensor, control: torch.Tensor, system_role: int | N
 
 @contextlib.contextmanager
 def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torch.Tensor | None = None,
-            control: torch.Tensor | None = None, system_role: int | None = None):
+            control: torch.Tensor | None = None, system_role: int | None = None,
+            content: torch.Tensor | None = None, digits: torch.Tensor | None = None):
     """The model with `knobs` applied (see the module docstring); restored exactly on exit."""
     k = {**KNOBS, **knobs}
     if k["centre"] and key_direction is None:
         raise ValueError("centre needs key_direction")
     if (k["skip_system"] or k["skip_control"]) and control is None:
         raise ValueError("skip_system / skip_control need the control token ids")
+    if k["spread"] and (content is None or control is None):
+        raise ValueError("spread needs the content-word mask and the control token ids")
     saved = {name: p.detach().clone() for name, p in memory.named_parameters()}
     read_memory = wake_module.read_memory
     with torch.no_grad():
@@ -136,6 +148,10 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
             skip = torch.stack([unwritable(row, control, role, bool(k["skip_control"])) for row in tokens])
             return sleep_passes(hidden, tokens, next_tokens.masked_fill(skip, -1), valid, state, passes)
         memory.sleep_passes = masked
+    if k["spread"]:
+        words = content if k["spread_digits"] else content & ~digits
+        memory.copy_values = _spread_values(memory, k["spread"], int(k["span"]), words, control,
+                                            gap_only=bool(k["spread_gap"]), gap_words=content)
     memory.__dict__.update(_wake_step=None, _wake_trace_failed=False)  # trace again with the knobs
     try:
         yield memory
@@ -143,10 +159,38 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
         wake_module.read_memory = read_memory
         memory.copy.__dict__.pop("lift", None)
         memory.__dict__.pop("sleep_passes", None)
+        memory.__dict__.pop("copy_values", None)
         with torch.no_grad():
             for name, p in memory.named_parameters():
                 p.copy_(saved[name])
         memory.__dict__.update(_wake_step=None, _wake_trace_failed=False)
+
+
+def spread_sources(tokens: torch.Tensor, content: torch.Tensor, control: torch.Tensor, span: int
+                   ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """tokens [B, T] -> for j = 0 .. span - 1, (the token j back [B, T], whether it spreads there
+    [B, T]): a content word (`content` [n_vocab] bool) of the same turn (no control token between)."""
+    turn = torch.cumsum(torch.isin(tokens, control).long(), dim=1)
+    out = []
+    for j in range(span):
+        back = F.pad(tokens, (j, 0))[:, :tokens.shape[1]]
+        same = F.pad(turn, (j, 0), value=-1)[:, :tokens.shape[1]] == turn
+        out.append((back, same & content[back]))
+    return out
+
+
+def _spread_values(memory: MemoryModel, weight: float, span: int, content: torch.Tensor, control: torch.Tensor,
+                   gap_only: bool = False, gap_words: torch.Tensor | None = None):
+    """`MemoryModel.copy_values` that adds `weight` x the content words up to each position."""
+    def copy_values(tokens, next_tokens, writes):
+        values = memory.emb_v[next_tokens] * writes[..., None]
+        where = writes
+        if gap_only:
+            where = where & ~gap_words[tokens] & ~gap_words[next_tokens]
+        for back, spreads in spread_sources(tokens, content, control, span):
+            values = values + weight * memory.emb_v[back] * (spreads & where)[..., None]
+        return values
+    return copy_values
 
 
 def _sharpened(read_memory, power: float):
@@ -161,6 +205,35 @@ def _sharpened(read_memory, power: float):
         copy = torch.where(copy > 0, top * (copy.clamp(min=0) / top) ** power, copy)
         return copy + words, new_qbuf
     return read
+
+
+STOPWORDS = frozenset("""a an the and or but so if of to in on at by for with from as into onto about over
+after before than then that this these those there here what which who whom whose when where why how
+i me my mine you your yours he him his she her hers it its we us our they them their is are was were be
+been being am do does did done have has had having will would shall should can could may might must
+not no yes just also too very really still now soon today tomorrow yesterday lol haha oh ok okay well
+all any some one two new old up out off again all's it's that's i'm i've i'd you're we're they're
+s t ve re ll d m""".split())
+
+
+def content_words(backbone, memory: MemoryModel, control: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two [n_vocab] bool masks: tokens worth spreading (not a control token, not punctuation or
+    space, not a stop word, not one of the wording path's category words such as "tortoise"), and
+    those of them that hold a digit."""
+    wording = {int(t) for t in memory.wording_ids}
+    keep = torch.zeros(memory.config.n_vocab, dtype=torch.bool)
+    digits = torch.zeros_like(keep)
+    for t in range(memory.config.n_vocab):
+        text = backbone.token_bytes(t).decode("utf-8", "replace").strip().lower()
+        if not any(ch.isalnum() for ch in text) or text in STOPWORDS:
+            continue
+        if t in wording and text.isalpha() and len(text) >= 3:
+            continue
+        keep[t] = True
+        if any(ch.isdigit() for ch in text):
+            digits[t] = True
+    keep[control] = False
+    return keep, digits
 
 
 def natural_range(text: str) -> slice:
@@ -209,13 +282,15 @@ def main() -> int:
     if any("centre" in k for _, k in variants):
         days = [chunk for e in make_episodes(40, split="train", seed=123) for chunk in bench.day_features(e.days[0])]
         extras["key_direction"] = mean_key_direction(memory, days)
-    if any("skip_system" in k or "skip_control" in k for _, k in variants):
+    if any("skip_system" in k or "skip_control" in k or "spread" in k for _, k in variants):
         control = [t for t in range(memory.config.n_vocab)
                    if backbone.token_bytes(t, special=True) != backbone.token_bytes(t)]
         extras["control"] = torch.tensor(control)
         system_turn = backbone.tokenize(backbone.render_chat([{"role": "system", "content": "x"}], False))
         is_control = set(control)
         extras["system_role"] = next((role for t, role in zip(system_turn, system_turn[1:]) if t in is_control), None)
+    if any("spread" in k for _, k in variants):
+        extras["content"], extras["digits"] = content_words(backbone, memory, extras["control"])
 
     print(f"eval_calibration: {weights.name}, seeds {args.seeds or '-'} x {args.episodes}, natural "
           f"{args.natural.start}:{args.natural.stop}, N = {args.passes}, greedy")

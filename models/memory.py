@@ -57,6 +57,7 @@ FORMAT_NAME = "dreamchat-memory"
 READS_MEMORIES_OF = "reads_memories_of"   # metadata: JSON list of weights fingerprints, see MemoryModel
 FORMAT_VERSION = 1
 COPY_STATE = "copy.S"            # [1, H, copy_state_dim, V] (STATE_LAYOUT), the copy memory
+VALUE_POINTER_DIM = 16          # width of `CopyMemory.value_shares`' pointer query and key
 COPY_WRITTEN = "copy.written"    # [1, n_vocab] uint8, 1 where a token was ever written as a value
 TOWER_PREFIX = "tower."          # tower states are stored as "tower.<name>"
 
@@ -69,7 +70,7 @@ class ConsolidationCancelled(DreamchatError):
 
 
 # field -> the value that reproduces models made before the field existed
-LATER_FIELDS = {"copy_hidden": False, "copy_key_power": 1}
+LATER_FIELDS = {"copy_hidden": False, "copy_key_power": 1, "value_window": 0}
 
 
 @dataclass
@@ -95,6 +96,10 @@ class MemoryConfig:
     copy_hidden: bool = False    # keys and queries also read rms(h) through one shared projection
     copy_key_power: int = 1      # 2: the copy memory stores keys as k (x) k, so a query matches a key
                                  #   by (k.q)^2: sharper, and room for K (K + 1) / 2 nearly orthogonal keys
+    value_window: int = 0        # > 0: each position also writes a learned share of the tokens up to
+                                 #   this many back (`CopyMemory.value_shares`), so a value stated before
+                                 #   what it names ("Einstein - that's my tortoise") can be written
+                                 #   under the key that sees the name; 0 = only the next token
 
     def __post_init__(self):
         for f in fields(self):
@@ -181,6 +186,11 @@ class CopyMemory(nn.Module):
             self.register_buffer("lift_i", i, persistent=False)
             self.register_buffer("lift_j", j, persistent=False)
             self.register_buffer("lift_weight", torch.where(i == j, 1.0, math.sqrt(2.0)), persistent=False)
+        if c.value_window:  # starts at zero shares: the model writes exactly what it did without it
+            self.value_query = nn.Linear(c.d_model, VALUE_POINTER_DIM, bias=False)
+            self.value_key = nn.Linear(c.d_model, VALUE_POINTER_DIM, bias=False)
+            self.value_bias = nn.Parameter(torch.zeros(c.value_window))
+            nn.init.zeros_(self.value_query.weight)
         self.beta_proj = nn.Linear(c.d_model, c.copy_heads)          # write strength
         self.decay_proj = nn.Linear(c.d_model, c.copy_heads)         # per-token forgetting
         nn.init.zeros_(self.decay_proj.weight)
@@ -229,6 +239,21 @@ class CopyMemory(nn.Module):
         # k (x) k is symmetric: keep its upper triangle, the off-diagonal terms x sqrt(2), which has
         # the same dot products in K (K + 1) / 2 dimensions instead of K^2
         return k[..., self.lift_i] * k[..., self.lift_j] * self.lift_weight
+
+    def value_shares(self, f: Tensor, valid: Tensor) -> Tensor:
+        """f [B, T, d], valid [B, T] -> a [B, T, value_window] in (-1, 1): how much of the token i
+        back (i = 0: the token at t itself) position t writes besides the next token. A pointer:
+        tanh(query(f_t) . key(f_{t-i}) / sqrt(P) + bias_i), zero where t - i is outside the chunk."""
+        q = self.value_query(f)                                           # (B, T, P)
+        k = self.value_key(f)
+        T = f.shape[1]
+        shares = []
+        for i in range(self.c.value_window):
+            k_back = F.pad(k, (0, 0, i, 0))[:, :T]                        # k_{t-i}, zero before the chunk
+            inside = F.pad(valid.float(), (i, 0))[:, :T]
+            logit = (q * k_back).sum(-1) / math.sqrt(VALUE_POINTER_DIM) + self.value_bias[i]
+            shares.append(torch.tanh(logit) * inside)
+        return torch.stack(shares, dim=-1)
 
     def write_gates(self, f: Tensor) -> tuple[Tensor, Tensor]:
         """f [B, T, d] -> (g log-decay [B, T, H] <= 0, beta [B, T, H] in (0, 1))."""
@@ -349,8 +374,7 @@ class MemoryModel(nn.Module):
         valid = valid.bool()
         writes = valid & (next_tokens >= 0)                                       # (B, T)
         nt = next_tokens.clamp(min=0)
-        values = (self.emb_v[nt] * writes[..., None])[:, :, None, :]              # (B, T, 1, Vc)
-        values = values.expand(-1, -1, c.copy_heads, -1)                          # (B, T, H, Vc)
+        next_values = self.copy_values(tokens, nt, writes)                        # (B, T, Vc)
         # The written-id set grows by every token written as a value (non-differentiable).
         written = state[COPY_WRITTEN].scatter_reduce(1, nt, writes.to(state[COPY_WRITTEN].dtype),
                                                      reduce="amax")              # (B, n_vocab)
@@ -363,6 +387,12 @@ class MemoryModel(nn.Module):
             tower_state = self.tower.long_term(tower_state)                       # S only: caches reset
             f = f * valid[..., None]
             k = self.copy.keys(f, hn)                                             # (B, T, H, K')
+            values = next_values
+            if c.value_window:  # this pass's features choose which earlier tokens to write too
+                shares = self.copy.value_shares(f, valid) * writes[..., None]      # (B, T, W)
+                for i in range(c.value_window):
+                    values = values + shares[..., i, None] * self.emb_v[F.pad(tokens, (i, 0))[:, :tokens.shape[1]]]
+            values = values[:, :, None, :].expand(-1, -1, c.copy_heads, -1)       # (B, T, H, Vc)
             g, beta = self.copy.write_gates(f)                                    # (B, T, H) each
             _, S_copy = gated_delta_rule_chunked(k, k, values, g * valid[..., None],
                                                  beta * writes[..., None], S_copy, outputs=False)
@@ -370,6 +400,12 @@ class MemoryModel(nn.Module):
             new[COPY_STATE] = S_copy
             new[COPY_WRITTEN] = written
             yield new
+
+    def copy_values(self, tokens: Tensor, next_tokens: Tensor, writes: Tensor) -> Tensor:
+        """What the copy memory writes at each position [B, T, Vc]: e(next token), zero where
+        `writes` is False. (tokens [B, T] is unused here; experiments that write more than the next
+        token override this.)"""
+        return self.emb_v[next_tokens] * writes[..., None]
 
     def sleep(self, hidden: Tensor, tokens: Tensor, next_tokens: Tensor, valid: Tensor,
               state: dict[str, Tensor], passes: int) -> dict[str, Tensor]:
@@ -549,7 +585,7 @@ class MemoryModel(nn.Module):
 
 # Fields a model may be widened in while keeping what it learned (`grow_into`); every other field
 # must match, since it changes what the trained weights mean.
-GROWABLE = ("copy_key_dim", "key_window", "query_window", "copy_hidden")
+GROWABLE = ("copy_key_dim", "key_window", "query_window", "copy_hidden", "value_window")
 # Fields that change how the same weights' keys are matched, not the weights: free to change.
 REMATCHED = ("copy_key_power",)
 
@@ -565,7 +601,7 @@ def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig)
     a saddle: neither would ever receive a gradient); their conv channels keep `model`'s fresh
     initialisation. Wider windows: the new conv taps (both sides of the key conv, the
     far past of the causal query conv) start at zero. A new hidden-state path (`copy_hidden`)
-    starts at zero. Raises ValueError when a non-growable field differs or a growable one would
+    starts at zero, and so do the shares of a new or wider `value_window`. Raises ValueError when a non-growable field differs or a growable one would
     shrink. A new `copy_key_power` keeps every weight: the same keys and queries, matched by the
     new power (so the model then computes something else, and training adapts it).
     """
@@ -597,6 +633,12 @@ def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig)
         if old.copy_hidden:
             w[:, :K0] = tensors["copy.hidden_proj.weight"].view(H, K0, new.n_embd)
         merged["copy.hidden_proj.weight"] = w.view(H * K1, new.n_embd)
+    if new.value_window:
+        shares = ("copy.value_query.weight", "copy.value_key.weight", "copy.value_bias")
+        if old.value_window:
+            merged["copy.value_bias"] = F.pad(tensors["copy.value_bias"], (0, new.value_window - old.value_window))
+        else:  # a new pointer: zero query and bias (no shares), the model's fresh key
+            merged.update({name: own[name] for name in shares})
     model.load_state_dict(merged, strict=True)
     model._refresh_values()
 

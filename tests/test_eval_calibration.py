@@ -123,6 +123,34 @@ def test_centre_takes_the_shared_direction_out_of_keys(cal, model):
         assert (model.copy.queries(f) * u).sum(-1).abs().max() < 1e-5
 
 
+def test_spread_writes_earlier_content_words_of_the_same_turn(cal, model):
+    """spread: position t also writes L x e(token) for the content words among the `span` tokens up
+    to t, never across a turn; with spread_gap only where neither t's token nor the next is one."""
+    _, t = day()
+    tokens = torch.as_tensor(t)[None]
+    content = torch.zeros(V, dtype=torch.bool)
+    content[10:60] = True
+    sources = cal.spread_sources(tokens, content, torch.tensor([CONTROL]), span=3)
+    back2, spreads2 = sources[2]
+    assert torch.equal(back2[0, 2:], tokens[0, :-2])
+    assert not spreads2[0, 12:15].any()           # a user turn starts at 12: nothing from before it
+    assert all(bool(spreads2[0, i]) == bool(content[tokens[0, i - 2]]) for i in range(16, 25))
+    nxt = torch.cat([tokens[:, 1:], torch.full((1, 1), -1)], dim=1).clamp(min=0)
+    writes = torch.ones_like(tokens, dtype=torch.bool)
+    plain = model.copy_values(tokens, nxt, writes)
+    with cal.applied(model, {"spread": 0.5, "span": 3}, control=torch.tensor([CONTROL]), content=content,
+                     digits=torch.zeros(V, dtype=torch.bool)):
+        spread = model.copy_values(tokens, nxt, writes)
+    with cal.applied(model, {"spread": 0.5, "span": 3, "spread_gap": 1}, control=torch.tensor([CONTROL]),
+                     content=content, digits=torch.zeros(V, dtype=torch.bool)):
+        gap = model.copy_values(tokens, nxt, writes)
+    expected = plain + sum(0.5 * model.emb_v[b] * s[..., None] for b, s in sources)
+    assert torch.allclose(spread, expected, atol=1e-6)
+    inside = content[tokens] | content[nxt]
+    assert torch.allclose(gap[inside], plain[inside]) and not torch.allclose(gap, plain)
+    assert torch.equal(model.copy_values(tokens, nxt, writes), plain)   # undone on exit
+
+
 def test_parse_variant(cal):
     assert cal.parse_variant("base") == ("base", {})
     assert cal.parse_variant("copy_scale=1.3,gate=-1") == ("copy_scale=1.3,gate=-1", {"copy_scale": 1.3, "gate": -1.0})

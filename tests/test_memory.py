@@ -237,6 +237,40 @@ def test_a_grown_hidden_path_computes_what_the_model_did(emb):
         M.grow_into(old, new.state_dict(), new.config)
 
 
+def test_value_window_writes_shares_of_earlier_tokens_and_grows_in_at_zero(emb):
+    """With `value_window`, position t also writes tanh(pointer) shares of the tokens up to it
+    (value-first statements: the name's key can hold the value said before it). Grown into a
+    model without it, the shares start at zero: the same sleep state, and still a gradient."""
+    torch.manual_seed(0)
+    old = MemoryModel(MemoryConfig(**CFG), emb, wording_ids=range(100, 110)).eval()
+    new = MemoryModel(MemoryConfig(**CFG, value_window=3), emb, wording_ids=range(100, 110)).eval()
+    M.grow_into(new, old.state_dict(), old.config)
+    h, tok = day(25)
+    st_old = old.consolidate([(h, tok)], old.empty_state(), passes=2)
+    st_new = new.consolidate([(h, tok)], new.empty_state(), passes=2)
+    assert all(torch.equal(st_old[k], st_new[k]) for k in st_old)
+
+    hidden, tokens = torch.as_tensor(h)[None].float(), torch.as_tensor(tok)[None]
+    nxt = torch.cat([tokens[:, 1:], torch.full((1, 1), -1)], dim=1)
+    valid = torch.ones_like(tokens, dtype=torch.bool)
+    state = new.sleep(hidden, tokens, nxt, valid, new.empty_state(), passes=1)
+    state[COPY_STATE].sum().backward()
+    assert new.copy.value_query.weight.grad.abs().sum() > 0 and new.copy.value_bias.grad.abs().sum() > 0
+
+    # Share 0.5 of the token one back, nothing else: the same state as writing that by hand.
+    with torch.no_grad():
+        new.copy.value_bias.copy_(torch.tensor([0.0, float(np.arctanh(0.5)), 0.0]))
+    one_back = torch.cat([tokens.new_zeros(1, 1), tokens[:, :-1]], dim=1)
+    inside = torch.arange(tokens.shape[1]) >= 1
+    old.copy_values = lambda t, n, w: old.emb_v[n] * w[..., None] + 0.5 * old.emb_v[one_back] * (w & inside)[..., None]
+    with torch.no_grad():
+        by_hand = old.sleep(hidden, tokens, nxt, valid, old.empty_state(), passes=2)
+        shared = new.sleep(hidden, tokens, nxt, valid, new.empty_state(), passes=2)
+    assert torch.allclose(by_hand[COPY_STATE], shared[COPY_STATE], atol=1e-5)
+    assert json.loads(new.config.to_json())["value_window"] == 3
+    assert "value_window" not in json.loads(old.config.to_json())
+
+
 def test_fingerprint_changes_with_weights(model):
     fp = model.fingerprint
     with torch.no_grad():
