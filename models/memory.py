@@ -58,6 +58,7 @@ READS_MEMORIES_OF = "reads_memories_of"   # metadata: JSON list of weights finge
 FORMAT_VERSION = 1
 COPY_STATE = "copy.S"            # [1, H, copy_state_dim, V] (STATE_LAYOUT), the copy memory
 VALUE_POINTER_DIM = 16          # width of `CopyMemory.value_shares`' pointer query and key
+VALUE_POINTER_SCALE = 8.0       # its cosines times this: a softmax that can pick one of the window
 COPY_WRITTEN = "copy.written"    # [1, n_vocab] uint8, 1 where a token was ever written as a value
 TOWER_PREFIX = "tower."          # tower states are stored as "tower.<name>"
 
@@ -186,11 +187,13 @@ class CopyMemory(nn.Module):
             self.register_buffer("lift_i", i, persistent=False)
             self.register_buffer("lift_j", j, persistent=False)
             self.register_buffer("lift_weight", torch.where(i == j, 1.0, math.sqrt(2.0)), persistent=False)
-        if c.value_window:  # starts at zero shares: the model writes exactly what it did without it
+        if c.value_window:  # `value_amount` starts at zero: the model writes exactly what it did without it
             self.value_query = nn.Linear(c.d_model, VALUE_POINTER_DIM, bias=False)
             self.value_key = nn.Linear(c.d_model, VALUE_POINTER_DIM, bias=False)
-            self.value_bias = nn.Parameter(torch.zeros(c.value_window))
-            nn.init.zeros_(self.value_query.weight)
+            self.value_bias = nn.Parameter(torch.zeros(c.value_window))    # a prior over how far back
+            self.value_gate = nn.Linear(c.d_model, 1)                      # which positions share at all
+            nn.init.zeros_(self.value_gate.weight)
+            self.value_amount = nn.Parameter(torch.zeros(()))
         self.beta_proj = nn.Linear(c.d_model, c.copy_heads)          # write strength
         self.decay_proj = nn.Linear(c.d_model, c.copy_heads)         # per-token forgetting
         nn.init.zeros_(self.decay_proj.weight)
@@ -241,19 +244,24 @@ class CopyMemory(nn.Module):
         return k[..., self.lift_i] * k[..., self.lift_j] * self.lift_weight
 
     def value_shares(self, f: Tensor, valid: Tensor) -> Tensor:
-        """f [B, T, d], valid [B, T] -> a [B, T, value_window] in (-1, 1): how much of the token i
-        back (i = 0: the token at t itself) position t writes besides the next token. A pointer:
-        tanh(query(f_t) . key(f_{t-i}) / sqrt(P) + bias_i), zero where t - i is outside the chunk."""
-        q = self.value_query(f)                                           # (B, T, P)
-        k = self.value_key(f)
+        """f [B, T, d], valid [B, T] -> a [B, T, value_window]: how much of the token i back (i = 0:
+        the token at t itself) position t writes besides the next token.
+
+        A pointer: a softmax over the window of the scaled cosines of a query at t and keys at t - i
+        (plus a prior per distance), times a gate per position and one learned amount. The shares
+        of a position sum to at most |amount| (a share of a value, never many values' worth), and
+        the cosines keep the softmax from saturating on the tower's large features."""
+        q = F.normalize(self.value_query(f), dim=-1, eps=1e-6)                # (B, T, P)
+        k = F.normalize(self.value_key(f), dim=-1, eps=1e-6)
         T = f.shape[1]
-        shares = []
+        logits = []
         for i in range(self.c.value_window):
-            k_back = F.pad(k, (0, 0, i, 0))[:, :T]                        # k_{t-i}, zero before the chunk
-            inside = F.pad(valid.float(), (i, 0))[:, :T]
-            logit = (q * k_back).sum(-1) / math.sqrt(VALUE_POINTER_DIM) + self.value_bias[i]
-            shares.append(torch.tanh(logit) * inside)
-        return torch.stack(shares, dim=-1)
+            k_back = F.pad(k, (0, 0, i, 0))[:, :T]                             # k_{t-i}, zero before the chunk
+            inside = F.pad(valid, (i, 0))[:, :T]
+            score = VALUE_POINTER_SCALE * (q * k_back).sum(-1) + self.value_bias[i]
+            logits.append(score.masked_fill(~inside, float("-inf")))
+        p = torch.softmax(torch.stack(logits, dim=-1), dim=-1).nan_to_num(0.0)    # no position inside: 0
+        return self.value_amount * torch.sigmoid(self.value_gate(f)) * p
 
     def write_gates(self, f: Tensor) -> tuple[Tensor, Tensor]:
         """f [B, T, d] -> (g log-decay [B, T, H] <= 0, beta [B, T, H] in (0, 1))."""
@@ -634,11 +642,13 @@ def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig)
             w[:, :K0] = tensors["copy.hidden_proj.weight"].view(H, K0, new.n_embd)
         merged["copy.hidden_proj.weight"] = w.view(H * K1, new.n_embd)
     if new.value_window:
-        shares = ("copy.value_query.weight", "copy.value_key.weight", "copy.value_bias")
-        if old.value_window:
-            merged["copy.value_bias"] = F.pad(tensors["copy.value_bias"], (0, new.value_window - old.value_window))
-        else:  # a new pointer: zero query and bias (no shares), the model's fresh key
-            merged.update({name: own[name] for name in shares})
+        pointer = ("copy.value_query.weight", "copy.value_key.weight", "copy.value_bias",
+                   "copy.value_gate.weight", "copy.value_gate.bias", "copy.value_amount")
+        if old.value_window:  # farther offsets start with no prior weight
+            merged["copy.value_bias"] = F.pad(tensors["copy.value_bias"], (0, new.value_window - old.value_window),
+                                              value=-1e4)
+        else:  # a new pointer, fresh but for an amount of zero: no shares
+            merged.update({name: own[name] for name in pointer})
     model.load_state_dict(merged, strict=True)
     model._refresh_values()
 
