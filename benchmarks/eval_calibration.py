@@ -51,7 +51,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dreamchat.models import wake as wake_module  # noqa: E402
-from dreamchat.models.memory import MemoryModel  # noqa: E402
+from dreamchat.models.memory import MemoryModel, shifted  # noqa: E402
 
 KNOBS = {"copy_scale": 1.0, "gate": 0.0, "wording": 1.0, "sharpen": 1.0, "write": 0.0, "forget": 1.0,
          "centre": 0.0, "skip_system": 0.0, "skip_control": 0.0, "spread": 0.0, "span": 6.0,
@@ -173,7 +173,7 @@ def spread_sources(tokens: torch.Tensor, content: torch.Tensor, control: torch.T
     turn = torch.cumsum(torch.isin(tokens, control).long(), dim=1)
     out = []
     for j in range(span):
-        back = F.pad(tokens, (j, 0))[:, :tokens.shape[1]]
+        back = shifted(tokens, j)
         same = F.pad(turn, (j, 0), value=-1)[:, :tokens.shape[1]] == turn
         out.append((back, same & content[back]))
     return out
@@ -183,7 +183,7 @@ def _spread_values(memory: MemoryModel, weight: float, span: int, content: torch
                    gap_only: bool = False, gap_words: torch.Tensor | None = None):
     """`MemoryModel.copy_values` that adds `weight` x the content words up to each position."""
     def copy_values(tokens, next_tokens, writes):
-        values = memory.emb_v[next_tokens] * writes[..., None]
+        values = MemoryModel.copy_values(memory, tokens, next_tokens, writes)
         where = writes
         if gap_only:
             where = where & ~gap_words[tokens] & ~gap_words[next_tokens]

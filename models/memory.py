@@ -57,10 +57,10 @@ FORMAT_NAME = "dreamchat-memory"
 READS_MEMORIES_OF = "reads_memories_of"   # metadata: JSON list of weights fingerprints, see MemoryModel
 FORMAT_VERSION = 1
 COPY_STATE = "copy.S"            # [1, H, copy_state_dim, V] (STATE_LAYOUT), the copy memory
-VALUE_POINTER_DIM = 16          # width of `CopyMemory.value_shares`' pointer query and key
-VALUE_POINTER_SCALE = 8.0       # its cosines times this: a softmax that can pick one of the window
 COPY_WRITTEN = "copy.written"    # [1, n_vocab] uint8, 1 where a token was ever written as a value
 TOWER_PREFIX = "tower."          # tower states are stored as "tower.<name>"
+VALUE_POINTER_DIM = 16           # width of `CopyMemory.value_shares`' pointer query and key
+VALUE_POINTER_SCALE = 8.0        # its cosines times this: a softmax that can pick one of the window
 
 
 class ConsolidationCancelled(DreamchatError):
@@ -143,6 +143,11 @@ class SparseBias:
         out = np.array(logits, dtype=np.float32, copy=True)
         out[self.ids] += self.values
         return out
+
+
+def shifted(x: Tensor, i: int) -> Tensor:
+    """x [B, T, ...] moved i positions later along T, zeros (False) in the first i."""
+    return F.pad(x, (0, 0) * (x.dim() - 2) + (i, 0))[:, :x.shape[1]]
 
 
 def rms_norm(x: Tensor) -> Tensor:
@@ -253,13 +258,10 @@ class CopyMemory(nn.Module):
         the cosines keep the softmax from saturating on the tower's large features."""
         q = F.normalize(self.value_query(f), dim=-1, eps=1e-6)                # (B, T, P)
         k = F.normalize(self.value_key(f), dim=-1, eps=1e-6)
-        T = f.shape[1]
         logits = []
         for i in range(self.c.value_window):
-            k_back = F.pad(k, (0, 0, i, 0))[:, :T]                             # k_{t-i}, zero before the chunk
-            inside = F.pad(valid, (i, 0))[:, :T]
-            score = VALUE_POINTER_SCALE * (q * k_back).sum(-1) + self.value_bias[i]
-            logits.append(score.masked_fill(~inside, float("-inf")))
+            score = VALUE_POINTER_SCALE * (q * shifted(k, i)).sum(-1) + self.value_bias[i]
+            logits.append(score.masked_fill(~shifted(valid, i), float("-inf")))
         p = torch.softmax(torch.stack(logits, dim=-1), dim=-1).nan_to_num(0.0)    # no position inside: 0
         return self.value_amount * torch.sigmoid(self.value_gate(f)) * p
 
@@ -383,6 +385,8 @@ class MemoryModel(nn.Module):
         writes = valid & (next_tokens >= 0)                                       # (B, T)
         nt = next_tokens.clamp(min=0)
         next_values = self.copy_values(tokens, nt, writes)                        # (B, T, Vc)
+        if c.value_window:  # the tokens a position may share: itself and those before it, in the chunk
+            earlier = torch.stack([self.emb_v[shifted(tokens, i)] for i in range(c.value_window)], dim=2)
         # The written-id set grows by every token written as a value (non-differentiable).
         written = state[COPY_WRITTEN].scatter_reduce(1, nt, writes.to(state[COPY_WRITTEN].dtype),
                                                      reduce="amax")              # (B, n_vocab)
@@ -398,8 +402,7 @@ class MemoryModel(nn.Module):
             values = next_values
             if c.value_window:  # this pass's features choose which earlier tokens to write too
                 shares = self.copy.value_shares(f, valid) * writes[..., None]      # (B, T, W)
-                for i in range(c.value_window):
-                    values = values + shares[..., i, None] * self.emb_v[F.pad(tokens, (i, 0))[:, :tokens.shape[1]]]
+                values = values + torch.einsum("btw,btwv->btv", shares, earlier)
             values = values[:, :, None, :].expand(-1, -1, c.copy_heads, -1)       # (B, T, H, Vc)
             g, beta = self.copy.write_gates(f)                                    # (B, T, H) each
             _, S_copy = gated_delta_rule_chunked(k, k, values, g * valid[..., None],
@@ -609,8 +612,8 @@ def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig)
     a saddle: neither would ever receive a gradient); their conv channels keep `model`'s fresh
     initialisation. Wider windows: the new conv taps (both sides of the key conv, the
     far past of the causal query conv) start at zero. A new hidden-state path (`copy_hidden`)
-    starts at zero, and so do the shares of a new or wider `value_window`. Raises ValueError when a non-growable field differs or a growable one would
-    shrink. A new `copy_key_power` keeps every weight: the same keys and queries, matched by the
+    starts at zero, and so do the shares of a new or wider `value_window`. Raises ValueError when a
+    non-growable field differs or a growable one would shrink. A new `copy_key_power` keeps every weight: the same keys and queries, matched by the
     new power (so the model then computes something else, and training adapts it).
     """
     new = model.config
