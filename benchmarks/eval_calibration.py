@@ -32,6 +32,14 @@ Knobs, `key=value` joined by commas within one variant (`base` is no change):
   spread_gap=1    spread only at positions where neither this token nor the next is a content word
                   (not inside a value being copied, where it garbles the value's later pieces)
   spread_digits=0 do not spread tokens that hold a digit (codes, dates)
+  spread_anchor=1 spread only at a category word (the wording path's "tortoise", "cousin", "code")
+                  and the position before it, whose keys a question about that category matches
+  spread_starts=1 spread only the first piece of a run of content words ("Ein" of "Einstein"; the
+                  copy chain of the statement itself supplies the rest)
+  skip_punct=1    the sleep writes no value that is punctuation or space only (sleep side: fewer
+                  writes, so less of the day's stored associations is overwritten by ones no
+                  question asks for)
+  skip_function=1 nor a value that is a stop word ("the", "is", "my")
 """
 
 from __future__ import annotations
@@ -55,7 +63,8 @@ from dreamchat.models.memory import MemoryModel, shifted  # noqa: E402
 
 KNOBS = {"copy_scale": 1.0, "gate": 0.0, "wording": 1.0, "sharpen": 1.0, "write": 0.0, "forget": 1.0,
          "centre": 0.0, "skip_system": 0.0, "skip_control": 0.0, "spread": 0.0, "span": 6.0,
-         "spread_gap": 0.0, "spread_digits": 1.0}
+         "spread_gap": 0.0, "spread_digits": 1.0, "skip_punct": 0.0, "skip_function": 0.0,
+         "spread_anchor": 0.0, "spread_starts": 0.0}
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, float]]:
@@ -117,7 +126,9 @@ def unwritable(tokens: torch.Tensor, control: torch.Tensor, system_role: int | N
 @contextlib.contextmanager
 def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torch.Tensor | None = None,
             control: torch.Tensor | None = None, system_role: int | None = None,
-            content: torch.Tensor | None = None, digits: torch.Tensor | None = None):
+            content: torch.Tensor | None = None, digits: torch.Tensor | None = None,
+            punctuation: torch.Tensor | None = None, function: torch.Tensor | None = None,
+            category: torch.Tensor | None = None):
     """The model with `knobs` applied (see the module docstring); restored exactly on exit."""
     k = {**KNOBS, **knobs}
     if k["centre"] and key_direction is None:
@@ -126,6 +137,8 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
         raise ValueError("skip_system / skip_control need the control token ids")
     if k["spread"] and (content is None or control is None):
         raise ValueError("spread needs the content-word mask and the control token ids")
+    if k["spread_anchor"] and category is None:
+        raise ValueError("spread_anchor needs the category-word mask")
     saved = {name: p.detach().clone() for name, p in memory.named_parameters()}
     read_memory = wake_module.read_memory
     with torch.no_grad():
@@ -140,18 +153,29 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
     if k["centre"]:
         lift, u, g = memory.copy.lift, key_direction, k["centre"]
         memory.copy.lift = lambda x: lift(F.normalize(x - g * (x * u).sum(-1, keepdim=True) * u, dim=-1, eps=1e-6))
-    if k["skip_system"] or k["skip_control"]:
+    if (k["skip_punct"] or k["skip_function"]) and (punctuation is None or function is None):
+        raise ValueError("skip_punct / skip_function need the punctuation and stop-word masks")
+    if k["skip_system"] or k["skip_control"] or k["skip_punct"] or k["skip_function"]:
         role = system_role if k["skip_system"] else None
         sleep_passes = memory.sleep_passes
+        quiet = torch.zeros(memory.config.n_vocab, dtype=torch.bool)   # values never written
+        if k["skip_punct"]:
+            quiet |= punctuation
+        if k["skip_function"]:
+            quiet |= function
 
         def masked(hidden, tokens, next_tokens, valid, state, passes):
-            skip = torch.stack([unwritable(row, control, role, bool(k["skip_control"])) for row in tokens])
+            skip = torch.stack([unwritable(row, control, role, bool(k["skip_control"])) for row in tokens]) \
+                if role is not None or k["skip_control"] else torch.zeros_like(tokens, dtype=torch.bool)
+            skip |= quiet[next_tokens.clamp(min=0)] & (next_tokens >= 0)
             return sleep_passes(hidden, tokens, next_tokens.masked_fill(skip, -1), valid, state, passes)
         memory.sleep_passes = masked
     if k["spread"]:
         words = content if k["spread_digits"] else content & ~digits
         memory.copy_values = _spread_values(memory, k["spread"], int(k["span"]), words, control,
-                                            gap_only=bool(k["spread_gap"]), gap_words=content)
+                                            gap_only=bool(k["spread_gap"]), gap_words=content,
+                                            anchors=category if k["spread_anchor"] else None,
+                                            starts_only=bool(k["spread_starts"]))
     memory.__dict__.update(_wake_step=None, _wake_trace_failed=False)  # trace again with the knobs
     try:
         yield memory
@@ -180,14 +204,19 @@ def spread_sources(tokens: torch.Tensor, content: torch.Tensor, control: torch.T
 
 
 def _spread_values(memory: MemoryModel, weight: float, span: int, content: torch.Tensor, control: torch.Tensor,
-                   gap_only: bool = False, gap_words: torch.Tensor | None = None):
+                   gap_only: bool = False, gap_words: torch.Tensor | None = None,
+                   anchors: torch.Tensor | None = None, starts_only: bool = False):
     """`MemoryModel.copy_values` that adds `weight` x the content words up to each position."""
     def copy_values(tokens, next_tokens, writes):
         values = MemoryModel.copy_values(memory, tokens, next_tokens, writes)
         where = writes
         if gap_only:
             where = where & ~gap_words[tokens] & ~gap_words[next_tokens]
-        for back, spreads in spread_sources(tokens, content, control, span):
+        if anchors is not None:
+            where = where & (anchors[tokens] | anchors[next_tokens])
+        for j, (back, spreads) in enumerate(spread_sources(tokens, content, control, span)):
+            if starts_only:   # the piece before `back` is not a content word (or there is none)
+                spreads = spreads & ~content[shifted(tokens, j + 1)]
             values = values + weight * memory.emb_v[back] * (spreads & where)[..., None]
         return values
     return copy_values
@@ -216,24 +245,35 @@ all any some one two new old up out off again all's it's that's i'm i've i'd you
 s t ve re ll d m""".split())
 
 
-def content_words(backbone, memory: MemoryModel, control: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Two [n_vocab] bool masks: tokens worth spreading (not a control token, not punctuation or
-    space, not a stop word, not one of the wording path's category words such as "tortoise"), and
-    those of them that hold a digit."""
+def content_words(backbone, memory: MemoryModel, control: torch.Tensor) -> dict[str, torch.Tensor]:
+    """[n_vocab] bool masks by name: "content", tokens worth spreading (not a control token, not
+    punctuation or space, not a stop word, not one of the wording path's category words such as
+    "tortoise"); "digits", those of them that hold a digit; "punctuation", tokens with no letter or
+    digit (control tokens excluded); "function", the stop words."""
     wording = {int(t) for t in memory.wording_ids}
     keep = torch.zeros(memory.config.n_vocab, dtype=torch.bool)
     digits = torch.zeros_like(keep)
+    punctuation = torch.zeros_like(keep)
+    function = torch.zeros_like(keep)
+    category = torch.zeros_like(keep)
     for t in range(memory.config.n_vocab):
         text = backbone.token_bytes(t).decode("utf-8", "replace").strip().lower()
-        if not any(ch.isalnum() for ch in text) or text in STOPWORDS:
+        if not any(ch.isalnum() for ch in text):
+            punctuation[t] = True
+            continue
+        if text in STOPWORDS:
+            function[t] = True
             continue
         if t in wording and text.isalpha() and len(text) >= 3:
+            category[t] = True
             continue
         keep[t] = True
         if any(ch.isdigit() for ch in text):
             digits[t] = True
-    keep[control] = False
-    return keep, digits
+    for mask in (keep, punctuation, function):
+        mask[control] = False
+    return {"content": keep, "digits": digits, "punctuation": punctuation, "function": function,
+            "category": category}
 
 
 def natural_range(text: str) -> slice:
@@ -282,15 +322,15 @@ def main() -> int:
     if any("centre" in k for _, k in variants):
         days = [chunk for e in make_episodes(40, split="train", seed=123) for chunk in bench.day_features(e.days[0])]
         extras["key_direction"] = mean_key_direction(memory, days)
-    if any("skip_system" in k or "skip_control" in k or "spread" in k for _, k in variants):
+    if any(key.startswith(("skip_", "spread")) for _, k in variants for key in k):
         control = [t for t in range(memory.config.n_vocab)
                    if backbone.token_bytes(t, special=True) != backbone.token_bytes(t)]
         extras["control"] = torch.tensor(control)
         system_turn = backbone.tokenize(backbone.render_chat([{"role": "system", "content": "x"}], False))
         is_control = set(control)
         extras["system_role"] = next((role for t, role in zip(system_turn, system_turn[1:]) if t in is_control), None)
-    if any("spread" in k for _, k in variants):
-        extras["content"], extras["digits"] = content_words(backbone, memory, extras["control"])
+    if any(key.startswith(("skip_punct", "skip_function", "spread")) for _, k in variants for key in k):
+        extras.update(content_words(backbone, memory, extras["control"]))
 
     print(f"eval_calibration: {weights.name}, seeds {args.seeds or '-'} x {args.episodes}, natural "
           f"{args.natural.start}:{args.natural.stop}, N = {args.passes}, greedy")

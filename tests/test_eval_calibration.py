@@ -113,6 +113,46 @@ def test_skip_system_writes_nothing_from_the_system_turn(cal, model):
     assert written == set(t[13:].tolist())   # values are the tokens after the unskipped positions
 
 
+def test_skip_punct_and_skip_function_write_no_such_value(cal, model):
+    h, t = day()
+    quiet = torch.zeros(V, dtype=torch.bool)
+    quiet[10:40] = True
+    masks = {"punctuation": quiet, "function": torch.zeros(V, dtype=torch.bool)}
+    with cal.applied(model, {"skip_punct": 1}, control=torch.tensor([CONTROL]), **masks):
+        state = model.consolidate([(h, t)], model.empty_state(), passes=1)
+    written = set(state[COPY_WRITTEN][0].nonzero().squeeze(1).tolist())
+    assert written == {int(x) for x in t[1:] if not 10 <= x < 40}
+    with pytest.raises(ValueError, match="stop-word"):
+        with cal.applied(model, {"skip_function": 1}, control=torch.tensor([CONTROL])):
+            pass
+
+
+def test_spread_anchor_and_starts_narrow_where_and_what_is_spread(cal, model):
+    """spread_anchor: only at a category word or the position before one; spread_starts: only the
+    first piece of a run of content words."""
+    _, t = day()
+    tokens = torch.as_tensor(t)[None]
+    nxt = torch.cat([tokens[:, 1:], torch.full((1, 1), -1)], dim=1).clamp(min=0)
+    writes = torch.ones_like(tokens, dtype=torch.bool)
+    content = torch.zeros(V, dtype=torch.bool)
+    content[10:60] = True
+    category = torch.zeros(V, dtype=torch.bool)
+    category[60:70] = True
+    masks = dict(control=torch.tensor([CONTROL]), content=content, digits=torch.zeros(V, dtype=torch.bool),
+                 category=category)
+    plain = model.copy_values(tokens, nxt, writes)
+    with cal.applied(model, {"spread": 0.5, "span": 3, "spread_anchor": 1}, **masks):
+        anchored = model.copy_values(tokens, nxt, writes)
+    near = category[tokens] | category[nxt]
+    assert torch.allclose(anchored[~near], plain[~near]) and not torch.allclose(anchored, plain)
+    with cal.applied(model, {"spread": 0.5, "span": 3, "spread_starts": 1}, **masks):
+        starts = model.copy_values(tokens, nxt, writes)
+    sources = cal.spread_sources(tokens, content, torch.tensor([CONTROL]), span=3)
+    expected = plain + sum(0.5 * model.emb_v[b] * (s & ~content[cal.shifted(tokens, j + 1)])[..., None]
+                           for j, (b, s) in enumerate(sources))
+    assert torch.allclose(starts, expected, atol=1e-6)
+
+
 def test_centre_takes_the_shared_direction_out_of_keys(cal, model):
     h, t = day()
     f = model.inputs(torch.as_tensor(h)[None], torch.as_tensor(t)[None])
