@@ -48,6 +48,10 @@ class Probe:
     stale: str = ""     # for updates: the superseded value, which must NOT be the answer
     opening: str = ""   # a training-split reply up to the value ("Your cousin works at"), or "" if the
                         #   bank has none: benchmarks/eval_openings.py makes replies start with it
+    distractor: str = ""  # for binding probes: the other relative's value of the same kind, which
+                          #   must NOT be the answer (`make_binding_episodes`)
+    fact_first: bool = False  # for binding probes: the fact about the name came before the name
+                              #   was tied to the relative, so one causal reading cannot join them
 
 
 @dataclass
@@ -422,6 +426,44 @@ def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 
         if chat:
             episode = add_general_chat(episode, random.Random(f"dreamchat-chat/{split}/{seed}/{nights}/{i}"), chat)
         episodes.append(episode)
+    return episodes
+
+
+def make_binding_episodes(n: int, *, split: str = "test", seed: int = 0) -> list[Episode]:
+    """`n` episodes that need two facts joined and cannot be answered without it.
+
+    The combined probes of `make_episodes` state one fact of their kind per episode, so "Who employs
+    my cousin?" can be answered by the only employer the day mentions, without knowing who Ugo is.
+    Here two relatives are named and each gets a fact of the same kind ("my cousin is Ugo", "my aunt
+    is Rosa", "Ugo works at Juniper Press", "Rosa works at Harbor Consulting"); each is then asked
+    about, with the other's value as the probe's `distractor`. A memory that finds the fact by its
+    kind alone answers half of them with the distractor. The four statements come in a random order:
+    where a fact comes before its name is tied to the relative (`fact_first`), one causal reading of
+    the day cannot join them, and a second sleep pass, which reads the day again from what the first
+    one stored, can.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    episodes = []
+    for i in range(n):
+        rng = random.Random(f"dreamchat-binding/{split}/{seed}/{i}")
+        b = _Builder(rng, split)
+        cat = rng.choice(COMBINABLE)
+        slot = b.free_slot(cat)
+        noun = CATEGORY_SPECS[cat].slot_noun(slot)
+        relatives = [b.free_slot("person_name") for _ in range(2)]
+        names = [b.new_value("person_name", r) for r in relatives]
+        values = [b.new_value(cat, slot) for _ in relatives]
+        person, phr = CATEGORIES["person_name"], CATEGORIES[cat]
+        tied = [b.say(0, render(b.pick(person["state"]), v=name, s=rel), name) for rel, name in zip(relatives, names)]
+        told = [b.say(0, render(b.pick(phr["other"]), v=v, s=noun, who=name), v) for name, v in zip(names, values)]
+        probes = [Probe(1, b.question(phr["ask_of"], r=rel, s=noun), v,
+                        render(b.pick(phr["reply_of"]), v=v, r=rel, s=noun), "combined", True, cat,
+                        opening=_opening(phr["reply_of"], r=rel, s=noun), distractor=values[1 - j],
+                        fact_first=told[j] < tied[j])
+                  for j, (rel, v) in enumerate(zip(relatives, values))]
+        days = [b.fact_day(0), b.question_day()]
+        episodes.append(Episode(days, probes, split, [x.value for x in sorted(b.lines, key=lambda x: x.order)]))
     return episodes
 
 

@@ -73,6 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--long-episodes", type=int, default=150,
                    help="extra training episodes with --long-nights nights between facts and questions (default 150)")
     g.add_argument("--long-nights", type=int, default=3, help="nights of the long episodes (default 3)")
+    g.add_argument("--binding", type=int, default=0, metavar="N",
+                   help="N more training episodes that need two facts joined: two relatives, each tied to a name "
+                        "and given a fact of the same kind (make_binding_episodes; default 0)")
     g.add_argument("--eval-episodes", type=int, default=150, help="held-out episodes (default 150)")
     g.add_argument("--data-seed", type=int, default=1, help="seed of the episode generator")
     g.add_argument("--cache", metavar="DIR", default=None,
@@ -385,7 +388,7 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
         return [Path(d) for d in args.data], (Path(args.eval_data) if args.eval_data else None)
     from dreamchat.config import Config
     from dreamchat.models.backbone import Backbone
-    from dreamchat.models.episodes import make_episodes
+    from dreamchat.models.episodes import make_binding_episodes, make_episodes
 
     model_path = [getattr(args, "model", None)]
     if model_path[0] is None and rank == 0:          # fetched once, by one process
@@ -423,15 +426,11 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
         train = make_episodes(args.episodes, split="train", seed=args.data_seed, chat=args.chat,
                               invented=args.invented, facts_per_day=facts)
         if args.long_episodes:
-            long = make_episodes(args.long_episodes, split="train", seed=args.data_seed, nights=args.long_nights,
-                                 chat=args.chat, invented=args.invented, facts_per_day=facts)
-            every = max(1, len(train) // len(long))       # interleave, so a partial set has both kinds
-            mixed = []
-            for i, ep in enumerate(train):
-                mixed.append(ep)
-                if (i + 1) % every == 0 and long:
-                    mixed.append(long.pop(0))
-            train = mixed + long
+            train = interleaved(train, make_episodes(args.long_episodes, split="train", seed=args.data_seed,
+                                                     nights=args.long_nights, chat=args.chat,
+                                                     invented=args.invented, facts_per_day=facts))
+        if args.binding:
+            train = interleaved(train, make_binding_episodes(args.binding, split="train", seed=args.data_seed))
         folders[0] = build(train, "train")
     if args.eval_episodes and which in ("test", "both"):
         test = make_episodes(args.eval_episodes, split="test", seed=args.data_seed + 1, chat=args.chat)
@@ -440,6 +439,17 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
     if world > 1:
         dist.broadcast_object_list(folders, src=0)
     return ([Path(folders[0])] if folders[0] else []), (Path(folders[1]) if folders[1] else None)
+
+
+def interleaved(first: list, second: list) -> list:
+    """`second` spread evenly through `first`, so a partial set (or a run's first steps) has both."""
+    every = max(1, len(first) // len(second)) if second else 1
+    mixed, rest = [], list(second)
+    for i, item in enumerate(first):
+        mixed.append(item)
+        if (i + 1) % every == 0 and rest:
+            mixed.append(rest.pop(0))
+    return mixed + rest
 
 
 def _initial_weights(path: str, config, given: Iterable[str] = ()):

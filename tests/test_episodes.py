@@ -315,3 +315,37 @@ def test_probes_carry_a_training_style_opening_that_stops_before_the_value():
         bank = CATEGORIES[p.category]["reply_of" if p.combined else "reply"]["train"]
         stems = [t.split("{")[0] for t in bank if t.rstrip(".!").endswith("{v}")]
         assert any(p.opening.lower().startswith(stem.lower().strip()) for stem in stems), p.opening
+
+
+def test_binding_episodes_tie_two_relatives_to_facts_of_one_kind():
+    """Each binding episode names two relatives and gives each a fact of the same kind; a probe's
+    answer and distractor are the two facts, both stated by name, never by relative."""
+    from dreamchat.models.episodes import make_binding_episodes
+
+    episodes = make_binding_episodes(60, split="test", seed=3)
+    assert [e.probes[0].question for e in episodes] == \
+        [e.probes[0].question for e in make_binding_episodes(60, split="test", seed=3)]
+    orders = set()
+    for e in episodes:
+        assert len(e.days) == 2 and len(e.probes) == 2
+        said = " ".join(_norm(t) for t in _user_texts(e, 1))
+        a, b = e.probes
+        assert (a.answer, a.distractor) == (b.distractor, b.answer) and a.answer != b.answer
+        assert a.category == b.category and a.combined and b.combined
+        for p in e.probes:
+            assert _norm(p.answer) in said and p.day == 1
+            orders.add(p.fact_first)
+        # the facts are the two names and the two values; each value is said in a message that
+        # names a person
+        names = [v for v in e.facts if v not in (a.answer, b.answer)]
+        assert len(e.facts) == 4 and len(names) == 2
+        for p in e.probes:
+            assert any(_norm(p.answer) in _norm(t) and any(_norm(n) in _norm(t) for n in names)
+                       for t in _user_texts(e, 1))
+    assert orders == {True, False}
+    test_values = set(chain.from_iterable((p.answer, p.distractor) for e in episodes for p in e.probes))
+    train_values = set(chain.from_iterable((p.answer, p.distractor) for e in make_binding_episodes(60, split="train")
+                                           for p in e.probes))
+    assert not test_values & train_values
+    with pytest.raises(ValueError, match="split"):
+        make_binding_episodes(1, split="dev")
