@@ -429,7 +429,7 @@ def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 
     return episodes
 
 
-def make_binding_episodes(n: int, *, split: str = "test", seed: int = 0) -> list[Episode]:
+def make_binding_episodes(n: int, *, split: str = "test", seed: int = 0, invented: float = 0.0) -> list[Episode]:
     """`n` episodes that need two facts joined and cannot be answered without it.
 
     The combined probes of `make_episodes` state one fact of their kind per episode, so "Who employs
@@ -440,14 +440,17 @@ def make_binding_episodes(n: int, *, split: str = "test", seed: int = 0) -> list
     kind alone answers half of them with the distractor. The four statements come in a random order:
     where a fact comes before its name is tied to the relative (`fact_first`), one causal reading of
     the day cannot join them, and a second sleep pass, which reads the day again from what the first
-    one stored, can.
+    one stored, can. `invented` is the chance that a name or other proper-name value is made up (as in
+    `make_episodes`), so a model cannot learn which name goes with which value by heart.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    if not 0.0 <= invented <= 1.0:
+        raise ValueError(f"invented must be a probability between 0 and 1, not {invented}")
     episodes = []
     for i in range(n):
         rng = random.Random(f"dreamchat-binding/{split}/{seed}/{i}")
-        b = _Builder(rng, split)
+        b = _Builder(rng, split, invented, random.Random(f"dreamchat-binding-invented/{split}/{seed}/{i}"))
         cat = rng.choice(COMBINABLE)
         slot = b.free_slot(cat)
         noun = CATEGORY_SPECS[cat].slot_noun(slot)

@@ -430,7 +430,8 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
                                                      nights=args.long_nights, chat=args.chat,
                                                      invented=args.invented, facts_per_day=facts))
         if args.binding:
-            train = interleaved(train, make_binding_episodes(args.binding, split="train", seed=args.data_seed))
+            train = interleaved(train, make_binding_episodes(args.binding, split="train", seed=args.data_seed,
+                                                                invented=args.invented))
         folders[0] = build(train, "train")
     if args.eval_episodes and which in ("test", "both"):
         test = make_episodes(args.eval_episodes, split="test", seed=args.data_seed + 1, chat=args.chat)

@@ -349,3 +349,11 @@ def test_binding_episodes_tie_two_relatives_to_facts_of_one_kind():
     assert not test_values & train_values
     with pytest.raises(ValueError, match="split"):
         make_binding_episodes(1, split="dev")
+    # invented names: the same episodes, but no relative's name from the lists
+    listed, made_up = make_binding_episodes(20, seed=4), make_binding_episodes(20, seed=4, invented=1.0)
+    assert [p.question for e in listed for p in e.probes] == [p.question for e in made_up for p in e.probes]
+    names = {v for e in listed for v in e.facts} - {v for e in listed for p in e.probes for v in (p.answer,)}
+    made_up_names = {v for e in made_up for v in e.facts} - {p.answer for e in made_up for p in e.probes}
+    assert names and not names & made_up_names
+    with pytest.raises(ValueError, match="invented"):
+        make_binding_episodes(1, invented=2.0)
