@@ -429,7 +429,16 @@ def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 
     return episodes
 
 
-def make_binding_episodes(n: int, *, split: str = "test", seed: int = 0, invented: float = 0.0) -> list[Episode]:
+def _by_name(bank: dict[str, list[str]]) -> dict[str, list[str]]:
+    """An "ask_of" / "reply_of" bank about a relative turned into one about a person named {r}: "What's
+    my {r}'s cat called?" -> "What's {r}'s cat called?", "Your {r} works at {v}." -> "{r} works at {v}."
+    (every {r} in the banks follows "my" or "your")."""
+    return {split: [re.sub(r"\b[MmYy](?:y|our) \{r\}", "{r}", t) for t in templates]
+            for split, templates in bank.items()}
+
+
+def make_binding_episodes(n: int, *, split: str = "test", seed: int = 0, invented: float = 0.0,
+                          by_name: float = 0.0) -> list[Episode]:
     """`n` episodes that need two facts joined and cannot be answered without it.
 
     The combined probes of `make_episodes` state one fact of their kind per episode, so "Who employs
@@ -442,11 +451,17 @@ def make_binding_episodes(n: int, *, split: str = "test", seed: int = 0, invente
     the day cannot join them, and a second sleep pass, which reads the day again from what the first
     one stored, can. `invented` is the chance that a name or other proper-name value is made up (as in
     `make_episodes`), so a model cannot learn which name goes with which value by heart.
+
+    `by_name` is the chance that a probe asks by the person's name instead ("Where does Ugo work?"),
+    which needs no joining but has the same distractor: a memory that learns to answer those keys
+    its facts by the name, and the toy of `benchmarks/toy_binding.py` learns to join only once its
+    training asks by name too. Those probes are not `combined` and have no `fact_first`.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    if not 0.0 <= invented <= 1.0:
-        raise ValueError(f"invented must be a probability between 0 and 1, not {invented}")
+    for name, p in (("invented", invented), ("by_name", by_name)):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{name} must be a probability between 0 and 1, not {p}")
     episodes = []
     for i in range(n):
         rng = random.Random(f"dreamchat-binding/{split}/{seed}/{i}")
@@ -460,11 +475,18 @@ def make_binding_episodes(n: int, *, split: str = "test", seed: int = 0, invente
         person, phr = CATEGORIES["person_name"], CATEGORIES[cat]
         tied = [b.say(0, render(b.pick(person["state"]), v=name, s=rel), name) for rel, name in zip(relatives, names)]
         told = [b.say(0, render(b.pick(phr["other"]), v=v, s=noun, who=name), v) for name, v in zip(names, values)]
-        probes = [Probe(1, b.question(phr["ask_of"], r=rel, s=noun), v,
-                        render(b.pick(phr["reply_of"]), v=v, r=rel, s=noun), "combined", True, cat,
-                        opening=_opening(phr["reply_of"], r=rel, s=noun), distractor=values[1 - j],
-                        fact_first=told[j] < tied[j])
-                  for j, (rel, v) in enumerate(zip(relatives, values))]
+        # its own generator, so that by_name = 0 leaves the episodes exactly as they were
+        named = random.Random(f"dreamchat-binding-by-name/{split}/{seed}/{i}")
+        probes = []
+        for j, (rel, name, v) in enumerate(zip(relatives, names, values)):
+            if named.random() < by_name:
+                ask, reply, who = _by_name(phr["ask_of"]), _by_name(phr["reply_of"]), name
+            else:
+                ask, reply, who = phr["ask_of"], phr["reply_of"], rel
+            probes.append(Probe(1, b.question(ask, r=who, s=noun), v, render(b.pick(reply), v=v, r=who, s=noun),
+                                "combined" if who == rel else cat, who == rel, cat,
+                                opening=_opening(reply, r=who, s=noun), distractor=values[1 - j],
+                                fact_first=who == rel and told[j] < tied[j]))
         days = [b.fact_day(0), b.question_day()]
         episodes.append(Episode(days, probes, split, [x.value for x in sorted(b.lines, key=lambda x: x.order)]))
     return episodes

@@ -76,6 +76,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--binding", type=int, default=0, metavar="N",
                    help="N more training episodes that need two facts joined: two relatives, each tied to a name "
                         "and given a fact of the same kind (make_binding_episodes; default 0)")
+    g.add_argument("--by-name", type=_probability, default=0.0,
+                   help="chance that a binding episode's probe asks by the person's name instead of the "
+                        "relative (\"Where does Ugo work?\"), so the memory learns to key facts by name "
+                        "(default 0)")
     g.add_argument("--eval-episodes", type=int, default=150, help="held-out episodes (default 150)")
     g.add_argument("--data-seed", type=int, default=1, help="seed of the episode generator")
     g.add_argument("--cache", metavar="DIR", default=None,
@@ -431,7 +435,7 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
                                                      invented=args.invented, facts_per_day=facts))
         if args.binding:
             train = interleaved(train, make_binding_episodes(args.binding, split="train", seed=args.data_seed,
-                                                                invented=args.invented))
+                                                                invented=args.invented, by_name=args.by_name))
         folders[0] = build(train, "train")
     if args.eval_episodes and which in ("test", "both"):
         test = make_episodes(args.eval_episodes, split="test", seed=args.data_seed + 1, chat=args.chat)

@@ -357,3 +357,32 @@ def test_binding_episodes_tie_two_relatives_to_facts_of_one_kind():
     assert names and not names & made_up_names
     with pytest.raises(ValueError, match="invented"):
         make_binding_episodes(1, invented=2.0)
+
+
+def test_binding_probes_can_ask_by_the_name():
+    """`by_name`: a probe asks about the person by name instead of by relative, with the same answer
+    and distractor; by_name = 0 leaves the episodes as they were."""
+    from dreamchat.models.episodes import make_binding_episodes
+
+    plain = make_binding_episodes(40, split="train", seed=5)
+    assert [(p.question, p.reply) for e in plain for p in e.probes] == \
+        [(p.question, p.reply) for e in make_binding_episodes(40, split="train", seed=5, by_name=0.0)
+         for p in e.probes]
+    named = make_binding_episodes(40, split="train", seed=5, by_name=1.0)
+    for before, after in zip(plain, named):
+        assert before.days == after.days and before.facts == after.facts
+        for b, p in zip(before.probes, after.probes):
+            assert (p.answer, p.distractor, p.category) == (b.answer, b.distractor, b.category)
+            assert not p.combined and not p.fact_first and p.kind == p.category
+    # each by-name question names the person whose value is the answer, and only that person
+    for e in named:
+        said = _user_texts(e, 1)
+        for p in e.probes:
+            told = next(t for t in said if _norm(p.answer) in _norm(t))
+            asked = [n for n in e.facts if n not in (p.answer, p.distractor) and _norm(n) in _norm(p.question)]
+            assert len(asked) == 1 and _norm(asked[0]) in _norm(told)
+    mixed = make_binding_episodes(200, split="train", seed=5, by_name=0.3)
+    share = sum(not p.combined for e in mixed for p in e.probes) / 400
+    assert 0.2 < share < 0.4
+    with pytest.raises(ValueError, match="by_name"):
+        make_binding_episodes(1, by_name=-0.1)

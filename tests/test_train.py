@@ -250,20 +250,26 @@ def test_facts_per_day_makes_denser_training_days(tiny_gguf, tmp_path):
 
 
 def test_binding_adds_episodes_that_need_two_facts_joined(tiny_gguf, tmp_path):
-    """`--binding 2`: two binding episodes (make_binding_episodes) spread through the training set."""
+    """`--binding 2`: two binding episodes (make_binding_episodes) spread through the training set;
+    `--by-name 1` makes every one of their probes ask by the person's name."""
     from dreamchat.models.episodes import make_binding_episodes
 
     script = tmp_path / "build.py"
-    script.write_text(BUILD_SCRIPT.replace('"--no-progress"', '"--no-progress", "--binding", "2"')
+    script.write_text(BUILD_SCRIPT.replace('"--no-progress"', '"--no-progress", "--binding", "2", "--by-name", "1"')
                       .format(model=str(tiny_gguf), cache=str(tmp_path / "bind")))
     run = subprocess.run([sys.executable, str(script)], env=dict(os.environ, OMP_NUM_THREADS="1"),
                          capture_output=True, text=True, timeout=240)
     assert run.returncode == 0, run.stderr
     (folder,) = (tmp_path / "bind").iterdir()
-    answers = [[p.answer for p in ep.probes] for ep in FeatureSet(folder).episodes]
+    built = FeatureSet(folder).episodes
+    answers = [[p.answer for p in ep.probes] for ep in built]
     plain = [[p.answer for p in ep.probes] for ep in make_episodes(5, split="train", seed=1)]
     binding = [[p.answer for p in ep.probes] for ep in make_binding_episodes(2, split="train", seed=1)]
     assert answers == plain[:2] + binding[:1] + plain[2:4] + binding[1:] + plain[4:]
+    by_name = [ep for ep in make_binding_episodes(2, split="train", seed=1, by_name=1.0)]
+    assert [[(p.kind, p.combined) for p in built[i].probes] for i in (2, 5)] == \
+        [[(p.kind, False) for p in ep.probes] for ep in by_name]
+    assert all(p.kind != "combined" for ep in by_name for p in ep.probes)
     assert T.interleaved([1, 2, 3], []) == [1, 2, 3] and T.interleaved([], ["a"]) == ["a"]
 
 
