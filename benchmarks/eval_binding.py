@@ -16,6 +16,9 @@ so the reply's own first words do not hide what the memory holds (for jobs, whos
 replies all start with the value, the forced reply is the plain one). Probes are counted apart by
 order: "fact first" where the fact about the name came before the name was tied to the relative
 (one causal reading cannot join them; a second pass, which starts from what the first stored, can).
+With `--by-name F` a share F of the probes asks by the person's name instead ("Where does Ugo
+work?"): they need no joining, only facts kept apart by name, and are counted apart ("by name"),
+outside "all".
 """
 
 from __future__ import annotations
@@ -57,9 +60,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="held-out binding episode seed (default 0)")
     parser.add_argument("--episodes", type=int, default=40, help="episodes, two probes each (default 40)")
     parser.add_argument("--passes", type=passes_list, default=[1, 2, 4], help="sleep passes (default 1,2,4)")
+    parser.add_argument("--by-name", type=float, default=0.0,
+                        help="share of probes asked by the person's name instead (make_binding_episodes' "
+                             "by_name), counted apart as \"by name\": no joining needed (default 0)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default 2)")
     parser.add_argument("--json", default=None, help="write every reply here")
     args = parser.parse_args()
+    if not 0 <= args.by_name <= 1:
+        parser.error("--by-name is a share of probes, between 0 and 1")
 
     import torch
 
@@ -79,11 +87,11 @@ def main() -> int:
     started = time.perf_counter()
     counts: dict[tuple[int, str, str], collections.Counter] = collections.defaultdict(collections.Counter)
     records = []
-    for episode in make_binding_episodes(args.episodes, split="test", seed=args.seed):
+    for episode in make_binding_episodes(args.episodes, split="test", seed=args.seed, by_name=args.by_name):
         for n in args.passes:
             state = bench.sleep_through(episode.days[:1], n)
             for probe in episode.probes:
-                order = "fact first" if probe.fact_first else "name first"
+                order = "by name" if not probe.combined else "fact first" if probe.fact_first else "name first"
                 row = {"passes": n, "order": order, "question": probe.question, "answer": probe.answer,
                        "distractor": probe.distractor}
                 reply = ""
@@ -92,7 +100,7 @@ def main() -> int:
                         reply = bench.ask(episode.days[1], probe.question, {"m": state}, probe.answer,
                                           opening=opening)["m"][0]
                     result = outcome(probe.answer, probe.distractor, reply)
-                    for o in (order, "all"):
+                    for o in (order, "all") if probe.combined else (order,):
                         counts[(n, how, o)].update({result: 1, "n": 1})
                     row[how] = f"{opening} {reply}".strip()
                     row[f"{how}_outcome"] = result
@@ -102,7 +110,7 @@ def main() -> int:
     print(f"eval_binding: {weights.name}, seed {args.seed} x {args.episodes} held-out binding episodes "
           f"(two probes each), greedy; {(time.perf_counter() - started) / 60:.1f} min")
     print("hit / swap (the other relative's value) of n, per reply and order")
-    orders = ("name first", "fact first", "all")
+    orders = ("name first", "fact first", "all") + (("by name",) if args.by_name else ())
     print(f"{'N':<4}" + "".join(f"{how + ', ' + o:>24}" for how in ("plain", "forced") for o in orders))
     for n in args.passes:
         cells = []

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dreamchat.models.memory import COPY_WRITTEN, MemoryConfig, MemoryModel
+from dreamchat.models.memory import COPY_WRITTEN, TOWER_PREFIX, MemoryConfig, MemoryModel
 
 # ------------------------------------------------------------------------------------ vocabulary
 
@@ -167,9 +167,12 @@ def pad(rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def answer_logits(model: MemoryModel, backbone: LocalBackbone, days: list[list[int]],
-                  probes: list[list[Probe]], passes: int) -> tuple[torch.Tensor, list[Probe]]:
+                  probes: list[list[Probe]], passes: int, wipe_tower: bool = False
+                  ) -> tuple[torch.Tensor, list[Probe]]:
     """Sleep every day with `passes` passes, ask each of its probes: the fused logits at the answer
-    position [P, V] (the stand-in backbone adds nothing: the memory must carry the answer)."""
+    position [P, V] (the stand-in backbone adds nothing: the memory must carry the answer).
+    `wipe_tower`: the tower's states are emptied before waking, the copy memory kept (an ablation:
+    what the wake question can look up in the tower, besides what the copy memory holds)."""
     tokens, valid = pad(days)
     nxt = torch.cat([tokens[:, 1:], torch.full_like(tokens[:, :1], PAD)], dim=1)
     nxt = torch.where(valid & (nxt != PAD), nxt, torch.full_like(nxt, -1))
@@ -179,6 +182,8 @@ def answer_logits(model: MemoryModel, backbone: LocalBackbone, days: list[list[i
     last = q_valid.sum(1) - 1                           # the answer follows each question's last token
     episode = torch.tensor([e for e, _ in flat])
     pst = {k: v[episode] for k, v in state.items()}
+    if wipe_tower:
+        pst = {k: torch.zeros_like(v) if k.startswith(TOWER_PREFIX) else v for k, v in pst.items()}
     gate, read, wording = model.wake_features(backbone.hidden(q_tokens), q_tokens, pst)
     at = torch.arange(len(flat))
     logits = model.dense_bias(gate[at, last], read[at, last], wording[at, last], pst[COPY_WRITTEN])
@@ -218,9 +223,10 @@ def train(model, backbone, passes: int, steps: int, batch: int, lr: float, seed:
 
 
 @torch.no_grad()
-def evaluate(model, backbone, passes: int, episodes: int, seed: int, named: float = 0.0) -> dict:
+def evaluate(model, backbone, passes: int, episodes: int, seed: int, named: float = 0.0,
+             wipe_tower: bool = False) -> dict:
     days, probes = make_set(episodes, seed, held_out=True, named=named)
-    logits, flat = answer_logits(model, backbone, days, probes, passes)
+    logits, flat = answer_logits(model, backbone, days, probes, passes, wipe_tower)
     guess = logits.argmax(-1).tolist()
     counts = {}
     for p, g in zip(flat, guess):
@@ -251,6 +257,8 @@ def main() -> int:
     parser.add_argument("--pool", type=int, default=0,
                         help="the --steps after the warm-up cycle through this many distinct episodes "
                              "(default 0: new ones every step)")
+    parser.add_argument("--ablate", action="store_true",
+                        help="also evaluate with the tower's states emptied before waking (copy memory kept)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", default=None, help="also write the results here")
@@ -273,9 +281,11 @@ def main() -> int:
               log_every=max(1, args.steps // 10), named=args.named, pool=args.pool)
         minutes = (time.perf_counter() - start) / 60
         for n_eval in args.eval_passes:
-            counts = evaluate(model, backbone, n_eval, args.episodes, seed=999, named=args.named)
-            results.append({"train_passes": n_train, "eval_passes": n_eval, "minutes": round(minutes, 2),
-                            "counts": counts})
+            for wipe in (False, True) if args.ablate else (False,):
+                counts = evaluate(model, backbone, n_eval, args.episodes, seed=999, named=args.named,
+                                  wipe_tower=wipe)
+                results.append({"train_passes": n_train, "eval_passes": n_eval, "tower_wiped": wipe,
+                                "minutes": round(minutes, 2), "counts": counts})
 
     keys = ["binding, tie first", "binding, fact first", "kinds"] + (["named"] if args.named else [])
     print(f"\nheld-out episodes ({args.episodes}, names and values never trained on), hit / swap "
@@ -289,7 +299,8 @@ def main() -> int:
             n = max(c["probes"], 1)
             cells.append(f"{100 * c.get('hit', 0) / n:.1f}" +
                          (f" / {100 * c.get('swap', 0) / n:.1f}" if k != "kinds" else "") + f" ({c['probes']})")
-        print(f"| {r['train_passes']} | {r['eval_passes']} | " + " | ".join(cells) + " |")
+        wiped = ", tower wiped" if r["tower_wiped"] else ""
+        print(f"| {r['train_passes']} | {r['eval_passes']}{wiped} | " + " | ".join(cells) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
     return 0
