@@ -267,6 +267,10 @@ class Backbone:
         self._model = self._ctx = self._batch = None
         mparams = llama_cpp.llama_model_default_params()
         mparams.n_gpu_layers = wanted_gpu_layers
+        # No repacked weight buffers: llama.cpp's AMX kernels (chosen on Intel CPUs with AMX, such as
+        # Sapphire Rapids) crash in llama_decode with this model, and the plain kernels are the ones
+        # every other CPU runs, so features stay the same on every machine.
+        mparams.use_extra_bufts = False
         _recent_errors.clear()
         self._model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not self._model:
