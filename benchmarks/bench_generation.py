@@ -19,7 +19,7 @@ from pathlib import Path
 from llama_cpp import Llama
 
 from dreamchat.default_model import ensure_default_model
-from dreamchat.models.backbone import Backbone
+from dreamchat.models.backbone import Backbone, reference_llama
 from dreamchat.models.generation import Done, Piece, generate
 from dreamchat.models.sampler import Sampler
 
@@ -100,7 +100,7 @@ def main() -> None:
     model = args.model or ensure_default_model()
 
     backbone = Backbone(model, n_ctx=args.n_ctx, n_threads=args.threads)
-    llm = Llama(model_path=str(model), n_ctx=args.n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
+    llm = reference_llama(model, n_ctx=args.n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
                 verbose=False)
     prompt = backbone.tokenize(backbone.render_chat(MESSAGES, add_generation_prompt=True))
     print(f"model {model.name}, {args.threads} threads, prompt {len(prompt)} tokens, "

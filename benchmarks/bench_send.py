@@ -45,9 +45,9 @@ def bench_dreamchat(home: Path, model: str, tokens: int, threads: int) -> tuple[
 
 
 def bench_llama(model: str, tokens: int, threads: int, system_prompt: str) -> tuple[float, float, int]:
-    from llama_cpp import Llama
+    from dreamchat.models.backbone import reference_llama
 
-    llm = Llama(model_path=model, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
+    llm = reference_llama(model, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
     started = time.perf_counter()
     first = None
     n = 0

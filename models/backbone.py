@@ -83,6 +83,32 @@ def _init_llama() -> None:
         _llama_ready = True
 
 
+_llama_default_model_params = llama_cpp.llama_model_default_params
+
+
+def model_params() -> llama_cpp.llama_model_params:
+    """llama.cpp's default model parameters, without repacked weight buffers.
+
+    With them, llama.cpp picks its AMX kernels on Intel CPUs that have AMX (Sapphire Rapids and
+    later), and those crash in llama_decode with the default model (a segfault, seen on such a
+    machine with llama-cpp-python 0.3.36). Without them every CPU runs the same plain kernels, so
+    backbone features, and the memory trained on them, are the same on every machine.
+    """
+    params = _llama_default_model_params()
+    params.use_extra_bufts = False
+    return params
+
+
+def reference_llama(path: str | Path, **kwargs):
+    """llama-cpp-python's own `Llama` on the kernels `Backbone` uses, for tests and benchmarks that
+    compare against it (`Llama` builds its model parameters itself and has no argument for this)."""
+    from unittest import mock
+
+    # `Llama` calls the function of the low-level module, not of the package
+    with mock.patch.object(llama_cpp.llama_cpp, "llama_model_default_params", model_params):
+        return llama_cpp.Llama(model_path=str(path), **kwargs)
+
+
 def physical_cores() -> int:
     """CPU cores (not hyper-threads) this process may run on: llama.cpp gains nothing from SMT
     siblings. Reads Linux's topology files; falls back to the logical CPU count elsewhere."""
@@ -265,12 +291,8 @@ class Backbone:
 
         _init_llama()
         self._model = self._ctx = self._batch = None
-        mparams = llama_cpp.llama_model_default_params()
+        mparams = model_params()
         mparams.n_gpu_layers = wanted_gpu_layers
-        # No repacked weight buffers: llama.cpp's AMX kernels (chosen on Intel CPUs with AMX, such as
-        # Sapphire Rapids) crash in llama_decode with this model, and the plain kernels are the ones
-        # every other CPU runs, so features stay the same on every machine.
-        mparams.use_extra_bufts = False
         _recent_errors.clear()
         self._model = llama_cpp.llama_model_load_from_file(str(self.path).encode(), mparams)
         if not self._model:

@@ -9,7 +9,7 @@ from gguf.quants import dequantize
 
 import gguf_factory
 from dreamchat.errors import ContextFullError, ModelError
-from dreamchat.models.backbone import Backbone, physical_cores, read_gguf_layout
+from dreamchat.models.backbone import Backbone, model_params, physical_cores, read_gguf_layout, reference_llama
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +50,23 @@ def test_longer_training_context(tmp_path):
 def test_default_threads_are_physical_cores(tiny_gguf):
     with Backbone(tiny_gguf, n_ctx=256) as b:
         assert b.n_threads == physical_cores() >= 1
+
+
+def test_no_repacked_weight_buffers(tiny_gguf):
+    """llama.cpp's AMX kernels, picked through repacked weight buffers on Intel CPUs with AMX,
+    segfault in llama_decode with the default model: the backbone and the reference Llama of the
+    tests and benchmarks load without them, and llama_cpp's own defaults are left alone."""
+    import llama_cpp
+
+    original = llama_cpp.llama_cpp.llama_model_default_params
+    assert original().use_extra_bufts and not model_params().use_extra_bufts
+    llm = reference_llama(tiny_gguf, n_ctx=64, n_threads=1, verbose=False)
+    try:
+        assert not llm.model_params.use_extra_bufts
+        assert llm.tokenize(b"hello")  # the model loaded
+    finally:
+        llm.close()
+    assert llama_cpp.llama_cpp.llama_model_default_params is original
 
 
 def test_llama_cpp_prints_nothing(tmp_path, tiny_gguf, capfd):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gguf_factory
-from dreamchat.models.backbone import Backbone
+from dreamchat.models.backbone import Backbone, reference_llama
 from dreamchat.models.generation import Done, Piece, generate
 from dreamchat.models.sampler import Sampler
 
@@ -73,10 +73,8 @@ def test_seeded_sampling_reproduces(bb, prompt):
 
 def test_matches_llama_cpp_python(tiny_gguf, bb, prompt):
     """Same model, same prompt, greedy: the same tokens as llama-cpp-python's own loop."""
-    from llama_cpp import Llama
-
     _, done = run(bb, prompt, max_tokens=24)
-    llm = Llama(model_path=str(tiny_gguf), n_ctx=512, n_threads=1, verbose=False)
+    llm = reference_llama(tiny_gguf, n_ctx=512, n_threads=1, verbose=False)
     theirs = []
     for token in llm.generate(prompt, temp=0.0, top_k=1, repeat_penalty=1.0):
         if token in bb.eos_ids or len(theirs) == 24:
@@ -178,12 +176,10 @@ def test_bad_arguments(bb):
 
 @pytest.mark.e2e
 def test_real_model_matches_create_chat_completion(real_model_path):
-    from llama_cpp import Llama
-
     messages = [{"role": "user", "content": "What is the capital of France?"}]
     with Backbone(real_model_path, n_ctx=1024, n_threads=1) as b:
         _, done = run(b, b.tokenize(b.render_chat(messages, True)), max_tokens=24)
-    llm = Llama(model_path=str(real_model_path), n_ctx=1024, n_threads=1, verbose=False)
+    llm = reference_llama(real_model_path, n_ctx=1024, n_threads=1, verbose=False)
     theirs = llm.create_chat_completion(messages=messages, temperature=0.0, max_tokens=24)
     llm.close()
     assert done.text == theirs["choices"][0]["message"]["content"]
