@@ -101,7 +101,7 @@ def main() -> None:
 
     backbone = Backbone(model, n_ctx=args.n_ctx, n_threads=args.threads)
     llm = reference_llama(model, n_ctx=args.n_ctx, n_threads=args.threads, n_threads_batch=args.threads,
-                verbose=False)
+                          verbose=False)
     prompt = backbone.tokenize(backbone.render_chat(MESSAGES, add_generation_prompt=True))
     print(f"model {model.name}, {args.threads} threads, prompt {len(prompt)} tokens, "
           f"{args.tokens} generated tokens, greedy, {args.rounds} interleaved rounds (medians)", flush=True)
