@@ -397,10 +397,10 @@ class Assistant:
         sleeps = [s for s in self.journal.sleeps() if s.status == "done"]
         snapshots = [
             SnapshotInfo(id=s.id, created=s.created, size_bytes=s.size_bytes, passes=s.passes,
-                         tokens=s.tokens, night=s.night, is_current=s.is_current)
+                         tokens=s.tokens, night=s.night, is_current=s.is_current, problem=s.problem)
             for s in self.store.list()
         ]
-        current = next((s for s in self.store.list() if s.is_current), None)
+        current = next((s for s in self.store.list() if s.is_current and s.problem is None), None)
         return MemoryStatus(
             nights=sum(1 for s in sleeps if s.kind != "nap"),
             last_sleep=sleeps[-1].finished if sleeps else None,

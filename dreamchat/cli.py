@@ -264,12 +264,18 @@ def _rebuild(assistant) -> int:
 
 def _format_memory(status) -> str:
     last = status.last_sleep.astimezone().strftime("%Y-%m-%d %H:%M") if status.last_sleep else "never"
+    damaged_current = any(s.is_current and s.problem for s in status.snapshots)
+    fingerprint = status.fingerprint or ("(damaged, see below)" if damaged_current else "(empty memory)")
     lines = [f"Nights slept: {status.nights}", f"Last sleep: {last}",
-             f"Current snapshot fingerprint: {status.fingerprint or '(empty memory)'}"]
+             f"Current snapshot fingerprint: {fingerprint}"]
     if status.snapshots:
         lines.append("Snapshots:")
         for s in status.snapshots:
             mark = "*" if s.is_current else " "
+            if s.problem:
+                lines.append(f" {mark} {s.id}  {s.created.astimezone():%Y-%m-%d %H:%M}  "
+                             f"{s.size_bytes / 1e6:.1f} MB  DAMAGED: {s.problem}")
+                continue
             lines.append(f" {mark} {s.id}  {s.created.astimezone():%Y-%m-%d %H:%M}  "
                          f"{s.size_bytes / 1e6:.1f} MB  night {s.night}  {s.passes} passes  {s.tokens:,} tokens")
     else:

@@ -83,6 +83,7 @@ class SnapshotInfo:
     tokens: int
     night: int
     is_current: bool
+    problem: str | None = None  # why the file cannot be loaded; None = intact header
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,20 @@ def test_sleep_json_report_and_memory_listing(home, tiny_gguf, tiny_weights, cap
     assert main(["memory", "rollback", report["snapshot"], *common]) == 0
 
 
+def test_memory_listing_marks_a_damaged_snapshot(home, tiny_gguf, tiny_weights, capsys):
+    common = ["--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]
+    assert main(["send", "My cat is called Pickle.", *common]) == 0
+    assert main(["sleep", "--json", *common]) == 0
+    snapshot = json.loads(capsys.readouterr().out.splitlines()[-1])["snapshot"]
+    path = home / "memory" / f"{snapshot}.safetensors"
+    path.write_bytes(path.read_bytes()[:1000])
+    assert main(["memory", "--home", str(home)]) == 0
+    listing = capsys.readouterr().out
+    assert "Current snapshot fingerprint: (damaged, see below)" in listing
+    line = next(line for line in listing.splitlines() if snapshot in line)
+    assert "DAMAGED: bad header" in line and "night 1" not in line
+
+
 def test_doctor_reports_and_fails_on_a_missing_model(home, tiny_gguf, tiny_weights, capsys):
     assert main(["doctor", "--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]) == 0
     out = capsys.readouterr().out

@@ -85,3 +85,19 @@ def test_bindings_come_from_the_table():
     ids = {b.id for b in DreamchatApp.BINDINGS}
     assert {c.name for c in COMMANDS if c.key} <= ids
     assert "cancel" in ids
+
+
+def test_memory_output_marks_a_damaged_snapshot():
+    from datetime import datetime, timezone
+
+    from dreamchat.events import MemoryStatus, SnapshotInfo
+    from dreamchat.tui.formatting import memory_markdown
+
+    made = datetime(2026, 11, 24, 2, 0, tzinfo=timezone.utc)
+    status = MemoryStatus(nights=2, last_sleep=made, snapshots=[
+        SnapshotInfo("night-0001", made, 1_200_000, 2, 900, 1, False),
+        SnapshotInfo("night-0002", made, 1000, 0, 0, 0, True, problem="bad header: truncated"),
+    ])
+    rows = {line.split("`")[1]: line for line in memory_markdown(status).splitlines() if line.startswith("| `")}
+    assert "damaged: bad header: truncated" in rows["night-0002"] and "(current)" in rows["night-0002"]
+    assert "damaged" not in rows["night-0001"] and "| 900 | 2 |" in rows["night-0001"]

@@ -42,6 +42,10 @@ def memory_markdown(status: MemoryStatus) -> str:
                   "|---|---|---|---|---|---|"]
         for snap in status.snapshots:
             current = " (current)" if snap.is_current else ""
+            if snap.problem:
+                lines.append(f"| `{snap.id}`{current} | damaged: {snap.problem} | {when(snap.created)} | "
+                             f"| | {size(snap.size_bytes)} |")
+                continue
             lines.append(f"| `{snap.id}`{current} | {snap.night} | {when(snap.created)} | "
                          f"{snap.tokens:,} | {snap.passes} | {size(snap.size_bytes)} |")
         lines += ["", "Go back to one with `/rollback ID`."]
