@@ -420,6 +420,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--natural", type=int, default=None, metavar="N",
                         help="natural conversations to use (default all, 8 with --quick)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic episodes (default 0)")
+    parser.add_argument("--nights", default=None, metavar="LIST",
+                        help="retention rows: nights between the facts and the questions, comma-separated "
+                             "(default 1,3,7; e.g. 1,7,30 for a month)")
     parser.add_argument("--max-tokens", type=int, default=32, metavar="N", help="reply length per probe")
     parser.add_argument("--sampling", choices=["greedy", "app"], default="greedy",
                         help="greedy replies (default), or the app's default sampling with one seed per probe")
@@ -431,6 +434,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="PATH", default=None,
                         help="also write the rows and every reply as JSON to PATH")
     parser.add_argument("--quick", action="store_true", help="a small run (a few minutes on a laptop)")
+
+
+def parse_nights(text: str) -> tuple[int, ...]:
+    """'1,7,30' -> (1, 7, 30): sorted, without repeats, each at least 1."""
+    from dreamchat.errors import DreamchatError
+
+    try:
+        nights = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise DreamchatError(f"--nights takes whole numbers separated by commas, such as 1,7,30; got {text!r}") from None
+    if not nights or nights[0] < 1:
+        raise DreamchatError(f"--nights must be at least 1, such as 1,7,30; got {text!r}")
+    return nights
 
 
 def run(args: argparse.Namespace) -> int:
@@ -461,6 +477,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["episodes"] = args.episodes
     if args.natural is not None:
         overrides["natural"] = args.natural
+    if getattr(args, "nights", None) is not None:
+        overrides["nights"] = parse_nights(args.nights)
     config = BenchmarkConfig.quick(**overrides) if args.quick else BenchmarkConfig(**overrides)
 
     if getattr(args, "model", None):

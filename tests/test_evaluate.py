@@ -295,16 +295,17 @@ def test_dreamchat_eval_memory_on_the_real_parts(tiny_gguf, tiny_weights, tmp_pa
 
     out = tmp_path / "eval.json"
     rc = main(["eval", "memory", "--model", str(tiny_gguf), "--weights", str(tiny_weights), "--quick",
-               "--episodes", "1", "--natural", "1", "--max-tokens", "2", "--threads", "1", "--json", str(out)])
+               "--episodes", "1", "--natural", "1", "--max-tokens", "2", "--threads", "1", "--json", str(out),
+               "--nights", "2,1"])
     assert rc == 0
     table = capsys.readouterr().out
     for name in ["no memory", "N=1", "N=2", "N=4", "full context", "retention after 1 night",
-                 "retention after 3 nights", "retention after 7 nights", "perplexity, backbone alone",
-                 "perplexity, backbone + tower"]:
+                 "retention after 2 nights", "perplexity, backbone alone", "perplexity, backbone + tower"]:
         assert name in table
+    assert "retention after 3 nights" not in table
     payload = json.loads(out.read_text())
     rows = {r["name"]: r for r in payload["rows"]}
-    assert len(rows) == 10
+    assert len(rows) == 9
     recall_rows = [r for r in rows.values() if r["perplexity"] is None]
     assert all(r["synthetic"]["total"] >= 1 and 0 <= r["synthetic"]["hits"] <= r["synthetic"]["total"]
                for r in recall_rows)
@@ -324,3 +325,13 @@ def test_eval_memory_errors_are_one_line(tiny_gguf, tmp_path, capsys):
     assert "--samples needs --sampling app" in capsys.readouterr().err
     assert main(["eval", "memory", "--sampling", "app", "--samples", "0"]) == 1
     assert "--samples must be at least 1" in capsys.readouterr().err
+    assert main(["eval", "memory", "--nights", "0,7"]) == 1
+    assert "--nights must be at least 1" in capsys.readouterr().err
+    assert main(["eval", "memory", "--nights", "a month"]) == 1
+    assert "--nights takes whole numbers" in capsys.readouterr().err
+
+
+def test_retention_nights_are_chosen_on_the_command_line():
+    from dreamchat.models.evaluate import parse_nights
+
+    assert parse_nights("30,1, 7,7") == (1, 7, 30)
