@@ -60,8 +60,13 @@ class InstanceLock:
             who = f" (pid {pid})" if pid else ""
             raise BusyError(f"another dreamchat is running with home {self.paths.home}{who}; "
                             "close it or use --home") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as err:
+            # The pid only names the holder in another process's message; the lock itself is held.
+            # A full disk is reported by the journal or the memory store, at the write that matters.
+            log.debug("could not write the pid into %s: %s", self.path, err.strerror)
         self._fd = fd
         log.debug("locked %s", self.path)
         return self

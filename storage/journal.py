@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import os
 import re
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 SLEEP_KINDS = ("night", "manual", "nap")
 INTERRUPTED = "interrupted: dreamchat stopped before this sleep finished"
+_FULL_BELOW_BYTES = 1 << 20  # SQLite needs room for a few pages and its -wal/-shm files to open
 
 
 def utc_now() -> str:
@@ -95,7 +98,19 @@ def _process_alive(pid: int | None) -> bool:
     return True
 
 
+def _disk_full(folder: Path) -> bool:
+    """Whether the folder's disk has (next to) no room left. SQLite reports a full disk at open as
+    a bare "disk I/O error" (it cannot create its -wal and -shm files), so ask the disk itself."""
+    try:
+        return shutil.disk_usage(folder).free < _FULL_BELOW_BYTES
+    except OSError:
+        return False
+
+
 def _open_error(path: Path, err: sqlite3.DatabaseError) -> JournalError:
+    if isinstance(err, sqlite3.OperationalError) and _disk_full(path.parent):
+        return JournalError(f"no space left on {path.parent} to open the journal; free some disk space "
+                            "and start dreamchat again (nothing was lost)")
     if isinstance(err, sqlite3.OperationalError):  # locked, unreadable, ...: the file may be fine
         return JournalError(f"cannot open the journal {path}: {err}; close other dreamchat processes "
                             "and check the folder's permissions")
@@ -122,6 +137,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as err:
         raise _open_error(path, err) from err
     except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise JournalError(f"no space left on {path.parent} to open the journal; free some disk "
+                               "space and start dreamchat again (nothing was lost)") from err
         raise JournalError(f"cannot open the journal {path}: {err.strerror}; pass --home to a "
                            "writable folder") from err
     conn.execute("PRAGMA foreign_keys=ON")

@@ -264,3 +264,20 @@ def test_usable_from_a_worker_thread(journal):
     t.start()
     t.join()
     assert not errors and journal.messages()[0].text == "from a thread"
+
+
+@pytest.mark.parametrize("free, expected", [(0, "no space left on .* free some disk space"),
+                                            (10 << 30, "cannot open the journal .* disk I/O error")])
+def test_a_journal_that_cannot_open_on_a_full_disk_says_so(tmp_path, monkeypatch, free, expected):
+    from collections import namedtuple
+
+    from dreamchat.storage import journal as journal_module
+
+    def failing_connect(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")  # what SQLite says when it cannot make -shm
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(journal_module.sqlite3, "connect", failing_connect)
+    monkeypatch.setattr(journal_module.shutil, "disk_usage", lambda folder: usage(free + 1, 1, free))
+    with pytest.raises(JournalError, match=expected):
+        Journal(tmp_path / "dreamchat.db")

@@ -134,3 +134,18 @@ def test_lock_in_same_process_and_reacquire(tmp_path):
     first.release()  # idempotent
     with InstanceLock(paths):
         pass
+
+
+def test_lock_is_held_even_when_a_full_disk_refuses_the_pid(tmp_path, monkeypatch):
+    paths = Paths.for_home(tmp_path / "home").ensure()
+
+    def full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "write", full)
+        lock = InstanceLock(paths).acquire()
+    assert lock.held and read_lock_pid(paths.lock_file) is None
+    with pytest.raises(BusyError):  # another dreamchat is still kept out, without the pid to name
+        InstanceLock(paths).acquire()
+    lock.release()
