@@ -400,15 +400,50 @@ def add_general_chat(episode: Episode, rng: random.Random, chance: float) -> Epi
     return Episode(days, episode.probes, episode.split, episode.facts, episode.fillers)
 
 
+# Replies to a question about something the user never said. Their words matter little: in training
+# they are neutral text on a later day, where the loss keeps the memory's push near nothing.
+UNTOLD_REPLIES = {
+    "train": ["I don't think you've told me that yet.", "You haven't mentioned that to me, I'm afraid.",
+              "I'm not sure: you haven't told me.", "I don't know that one; you never said.",
+              "You haven't shared that with me yet. What is it?"],
+    "test": ["I don't believe you've told me.", "That's something you haven't mentioned to me.",
+             "I can't say: you never told me."],
+}
+
+
+def add_untold_questions(episodes: list[Episode], rng: random.Random, chance: float) -> list[Episode]:
+    """With probability `chance`, the question day of an episode gets an exchange about something the
+    episode never stated (another episode's question, of a kind this one never asks about), answered
+    by saying it was not told. A memory trained only on questions it can answer learns to answer
+    every question with a value it holds ("What's my dog called?" -> the cat's name); on these it
+    learns to leave the reply to the backbone."""
+    out = []
+    for i, episode in enumerate(episodes):
+        others = [p for j, e in enumerate(episodes) if j != i for p in e.probes]
+        stated = {p.kind for p in episode.probes} | {p.category for p in episode.probes if p.category}
+        questions = [p.question for p in others
+                     if not p.combined and p.kind != "update" and p.kind not in stated and p.category not in stated]
+        if not episode.probes or not questions or rng.random() >= chance:
+            out.append(episode)
+            continue
+        q_day = min(p.day for p in episode.probes)
+        days = [list(day) for day in episode.days]
+        at = 2 * rng.randrange(len(days[q_day]) // 2 + 1)  # between exchanges, never inside one
+        days[q_day][at:at] = _messages([(rng.choice(questions), rng.choice(UNTOLD_REPLIES[episode.split]))])
+        out.append(Episode(days, episode.probes, episode.split, episode.facts, episode.fillers))
+    return out
+
+
 def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 1,
                   facts_per_day: tuple[int, int] = (1, 3), chat: float = 0.0,
-                  invented: float = 0.0) -> list[Episode]:
+                  invented: float = 0.0, untold: float = 0.0) -> list[Episode]:
     """`n` episodes of the given split; the same arguments always give the same episodes. `chat`
     is the chance of general chat on each later day (`add_general_chat`); `invented` the chance
     that a proper-name value (`INVENTABLE`) is a made-up word instead of one from the lists, so the
-    memory cannot learn the values by heart. Either way the episodes are otherwise the same as with
-    both at 0."""
-    for name, p in (("chat", chat), ("invented", invented)):
+    memory cannot learn the values by heart; `untold` the chance of a question about something never
+    stated on the question day (`add_untold_questions`). Either way the episodes are otherwise the
+    same as with all three at 0."""
+    for name, p in (("chat", chat), ("invented", invented), ("untold", untold)):
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"{name} must be a probability between 0 and 1, not {p}")
     if split not in SPLITS:
@@ -426,6 +461,8 @@ def make_episodes(n: int, *, split: str = "train", seed: int = 0, nights: int = 
         if chat:
             episode = add_general_chat(episode, random.Random(f"dreamchat-chat/{split}/{seed}/{nights}/{i}"), chat)
         episodes.append(episode)
+    if untold:
+        episodes = add_untold_questions(episodes, random.Random(f"dreamchat-untold/{split}/{seed}/{nights}"), untold)
     return episodes
 
 

@@ -86,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="feature cache folder (default: the dreamchat cache folder / features)")
     g.add_argument("--chat", type=_probability, default=0.0,
                    help="chance of a general-knowledge exchange on each later day of an episode (default 0)")
+    g.add_argument("--untold", type=_probability, default=0.0,
+                   help="chance that an episode's question day also asks about something it never stated, "
+                        "answered by saying so, so the memory learns to stay out of such replies (default 0)")
     g.add_argument("--invented", type=_probability, default=0.0,
                    help="chance that a training fact's proper-name value is a made-up word (default 0)")
     g.add_argument("--facts-per-day", type=_fact_range, default=(1, 3), metavar="LOW,HIGH",
@@ -428,11 +431,12 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
     if which in ("train", "both"):
         facts = args.facts_per_day
         train = make_episodes(args.episodes, split="train", seed=args.data_seed, chat=args.chat,
-                              invented=args.invented, facts_per_day=facts)
+                              invented=args.invented, facts_per_day=facts, untold=args.untold)
         if args.long_episodes:
             train = interleaved(train, make_episodes(args.long_episodes, split="train", seed=args.data_seed,
                                                      nights=args.long_nights, chat=args.chat,
-                                                     invented=args.invented, facts_per_day=facts))
+                                                     invented=args.invented, facts_per_day=facts,
+                                                     untold=args.untold))
         if args.binding:
             train = interleaved(train, make_binding_episodes(args.binding, split="train", seed=args.data_seed,
                                                                 invented=args.invented, by_name=args.by_name))
