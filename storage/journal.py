@@ -107,10 +107,14 @@ def _disk_full(folder: Path) -> bool:
         return False
 
 
+def _no_space(path: Path) -> JournalError:
+    return JournalError(f"no space left on {path.parent} to open the journal; free some disk space and "
+                        "start dreamchat again (nothing was lost)")
+
+
 def _open_error(path: Path, err: sqlite3.DatabaseError) -> JournalError:
     if isinstance(err, sqlite3.OperationalError) and _disk_full(path.parent):
-        return JournalError(f"no space left on {path.parent} to open the journal; free some disk space "
-                            "and start dreamchat again (nothing was lost)")
+        return _no_space(path)
     if isinstance(err, sqlite3.OperationalError):  # locked, unreadable, ...: the file may be fine
         return JournalError(f"cannot open the journal {path}: {err}; close other dreamchat processes "
                             "and check the folder's permissions")
@@ -138,8 +142,7 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise _open_error(path, err) from err
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise JournalError(f"no space left on {path.parent} to open the journal; free some disk "
-                               "space and start dreamchat again (nothing was lost)") from err
+            raise _no_space(path) from err
         raise JournalError(f"cannot open the journal {path}: {err.strerror}; pass --home to a "
                            "writable folder") from err
     conn.execute("PRAGMA foreign_keys=ON")
