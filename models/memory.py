@@ -600,6 +600,16 @@ GROWABLE = ("copy_key_dim", "key_window", "query_window", "copy_hidden", "value_
 # Fields that change how the same weights' keys are matched, not the weights: free to change.
 REMATCHED = ("copy_key_power",)
 
+# Slow weights that only reading the memory uses: the gate, the copy read's queries and scale, the
+# wording path. A sleep writes the same fast weights whatever their values, so weights that differ
+# from others only in these read the others' memories unchanged (`reads_memories_of`).
+WAKE_ONLY = ("gate.", "copy.query_proj.", "copy.query_conv", "copy_log_scale", "wording.")
+
+
+def wake_only(name: str) -> bool:
+    """Whether the slow weight `name` (a `named_parameters` name) is only used at wake."""
+    return name.startswith(WAKE_ONLY)
+
 
 @torch.no_grad()
 def grow_into(model: MemoryModel, tensors: dict[str, Tensor], old: MemoryConfig) -> None:

@@ -127,7 +127,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--config", metavar="JSON", default=None, help="MemoryConfig overrides as JSON")
     t.add_argument("--train-only", metavar="PREFIX", action="append", default=None,
                    help="train only the slow weights whose names start with PREFIX (repeatable; e.g. "
-                        "copy.hidden_proj after --init added it); the others stay as loaded")
+                        "copy.hidden_proj after --init added it); the others stay as loaded. When only "
+                        "wake-time weights train (gate., copy.query, copy_log_scale, wording.), the result "
+                        "still reads memories slept with --init's weights")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -462,32 +464,36 @@ def interleaved(first: list, second: list) -> list:
 
 
 def _initial_weights(path: str, config, given: Iterable[str] = ()):
-    """(config to train, saved tensors, their config) for `--init`: the run's config takes the saved
+    """(config to train, saved tensors, their config, the fingerprints of the memories they read:
+    their own first, then those they list under `reads_memories_of`) for `--init`: the run's config takes the saved
     one's fields except those --config widens (`memory.GROWABLE`) or sets anew (`memory.REMATCHED`,
     only when `given`, the fields --config names, holds them: without it, fine-tuning squared-key
     weights went on with linear keys, a model that never learned them)."""
     import torch
 
     from dreamchat.errors import ModelError
-    from dreamchat.models.memory import GROWABLE, REMATCHED, MemoryConfig
+    from dreamchat.models.memory import GROWABLE, REMATCHED, MemoryConfig, memories_read, weights_fingerprint
     if not Path(path).is_file():
         raise ModelError(f"--init: no memory weights at {path}; give a .safetensors or .ckpt written by "
                          f"`dreamchat train`")
     try:
         if path.endswith(".ckpt"):
             saved = torch.load(path, map_location="cpu", weights_only=False)
-            tensors, old = saved["model"], MemoryConfig.from_json(saved["config"])
+            tensors, old, earlier = saved["model"], MemoryConfig.from_json(saved["config"]), ()
         else:
             from safetensors import safe_open
             with safe_open(path, framework="pt") as fh:
-                old = MemoryConfig.from_json((fh.metadata() or {})["config"])
+                meta = fh.metadata() or {}
+                old, earlier = MemoryConfig.from_json(meta["config"]), memories_read(meta)
                 tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except Exception as exc:  # damaged or foreign file: torch and safetensors raise many types
         raise ModelError(f"--init: {path} is not readable memory weights ({exc.__class__.__name__}); give a "
                          f".safetensors or .ckpt written by `dreamchat train`") from exc
     wider = {f: max(getattr(old, f), getattr(config, f)) for f in GROWABLE}
     chosen = {f: getattr(config, f) for f in REMATCHED if f in set(given)}
-    return MemoryConfig(**{**vars(old), **wider, **chosen}), tensors, old
+    own = weights_fingerprint(old, tensors)
+    return (MemoryConfig(**{**vars(old), **wider, **chosen}), tensors, old,
+            (own, *(f for f in earlier if f != own)))
 
 
 def run(args) -> int:
@@ -522,7 +528,7 @@ def run(args) -> int:
     torch.manual_seed(args.seed)
     start = _initial_weights(args.init, config, overrides) if args.init else None
     if start is not None:
-        config, tensors, old_config = start
+        config, tensors, old_config, memories = start
         words = tensors["wording_ids"].tolist()     # the wording path's columns mean these ids
     model = MemoryModel(config, fs.embeddings, wording_ids=words)
     if start is not None:
@@ -542,6 +548,12 @@ def run(args) -> int:
                                  f"give a prefix of one of: {names}")
         if rank == 0:
             log.info("training only %s", ", ".join(trained))
+        from dreamchat.models.memory import wake_only
+        if start is not None and config == old_config and all(map(wake_only, trained)):
+            # what a sleep writes is unchanged: the user's memories made with --init stay valid
+            model.reads_memories_of = memories
+            if rank == 0:
+                log.info("only wake-time weights train: the result reads memories made with %s", args.init)
     model = model.to(device)
     model.backbone_fingerprint = fs.backbone_fingerprint
     objective = _objective_class()(model, fs.embeddings, max_neutral=args.max_neutral,

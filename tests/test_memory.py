@@ -280,6 +280,29 @@ def test_fingerprint_changes_with_weights(model):
     assert model.fingerprint != fp and len(fp) == 64
 
 
+def test_wake_only_weights_never_change_what_a_sleep_writes(emb):
+    """Every slow weight `wake_only` names leaves a sleep's state bit for bit as it was; every other
+    one changes it (so a fine-tune of the wake-only ones may read the memories of its start)."""
+    torch.manual_seed(0)
+    model = MemoryModel(MemoryConfig(**CFG, copy_hidden=True, copy_key_power=2, value_window=3), emb,
+                        wording_ids=range(100, 110)).eval()
+    with torch.no_grad():  # the zero-initialised paths must count for the check to mean anything
+        model.copy.hidden_proj.weight.normal_(0, 0.2)
+        model.copy.value_gate.weight.normal_(0, 0.2)
+        model.copy.value_amount.fill_(0.5)
+    h, tok = day(23)
+    want = model.consolidate([(h, tok)], model.empty_state(), passes=2)
+    for name, p in model.named_parameters():
+        kept = p.detach().clone()
+        with torch.no_grad():
+            p.add_(torch.randn_like(p) * 0.5)
+        got = model.consolidate([(h, tok)], model.empty_state(), passes=2)
+        with torch.no_grad():
+            p.copy_(kept)
+        same = all(torch.equal(got[k], want[k]) for k in want)
+        assert same == M.wake_only(name), name
+
+
 def test_calibrate_strengthens_the_copy_read_and_nothing_else(model, emb, tmp_path, capsys):
     from dreamchat.models import calibrate
     path, out = tmp_path / "w.memory.safetensors", tmp_path / "new" / "w.memory.safetensors"

@@ -87,8 +87,8 @@ def args_for(train_dir, eval_dir, out, **kw) -> argparse.Namespace:
     T.add_arguments(parser)
     argv = ["--data", str(train_dir), "--eval-data", str(eval_dir), "--out", str(out), "--no-progress",
             "--config", json.dumps(TINY), "--threads", "1", "--device", "cpu"]
-    for k, v in kw.items():
-        argv += [f"--{k.replace('_', '-')}"] + ([] if v is True else [str(v)])
+    for k, v in kw.items():   # a trailing _2, _3 repeats an option ("train_only_2")
+        argv += [f"--{k.rstrip('_0123456789').replace('_', '-')}"] + ([] if v is True else [str(v)])
     return parser.parse_args(argv)
 
 
@@ -443,6 +443,22 @@ def test_init_grows_copy_keys_and_windows_without_changing_outputs(toy, tmp_path
     assert all(torch.equal(t, before[k]) for k, t in tuned.state_dict().items() if k in before)
     with pytest.raises(Exception, match="matches no slow weight"):
         T.run(args_for(*toy, tmp_path / "x.safetensors", steps=1, init=out, train_only="no.such.weight"))
+    # ... which, when only wake-time weights train, still reads the memories its start made; a
+    # fine-tune of anything a sleep uses does not (the grown one above neither: its config changed)
+    assert tuned.reads_memories_of == ()
+    gated = tmp_path / "gated.safetensors"
+    assert T.run(args_for(*toy, gated, steps=3, batch=8, passes="1", eval_passes=1, init=out,
+                          train_only="gate.", train_only_2="copy.query")) == 0
+    assert MemoryModel.load(gated, fs.embeddings).reads_memories_of == (small.fingerprint,)
+    again = tmp_path / "again.safetensors"   # the list carries on through a second fine-tune
+    assert T.run(args_for(*toy, again, steps=2, batch=8, passes="1", eval_passes=1, init=gated,
+                          train_only="wording.")) == 0
+    gated_fp = MemoryModel.load(gated, fs.embeddings).fingerprint
+    assert MemoryModel.load(again, fs.embeddings).reads_memories_of == (gated_fp, small.fingerprint)
+    towered = tmp_path / "towered.safetensors"
+    assert T.run(args_for(*toy, towered, steps=2, batch=8, passes="1", eval_passes=1, init=out,
+                          train_only="gate.", train_only_2="tower.")) == 0
+    assert MemoryModel.load(towered, fs.embeddings).reads_memories_of == ()
     new_rows = model.copy.query_proj.weight.detach().view(model.config.copy_heads, 24, -1)[:, TINY["copy_key_dim"]:]
     assert float(new_rows.abs().max()) > 0                     # the zero-initialised query rows learned
     assert torch.equal(model.wording_ids, small.wording_ids)
