@@ -63,3 +63,13 @@ def test_signals_are_zero_before_any_sleep_and_grow_once_a_day_is_written(signal
     after = signal.read_signals(memory, hidden, tokens, slept)
     assert np.all(after["read"] > 0) and np.all(np.isfinite(after["top_logit"]))
     assert np.all((after["gate"] > 0) & (after["gate"] < 1))
+
+
+def test_a_probe_finds_a_signal_where_there_is_one_and_none_where_there_is_not(signal):
+    rng = np.random.default_rng(0)
+    labels = np.arange(200) % 2
+    groups = np.arange(200) // 4                               # four questions per "episode"
+    noise = rng.normal(0, 1, (200, 5))
+    assert signal.probe_auc(noise, labels, groups) == pytest.approx(0.5, abs=0.15)
+    separable = noise + np.outer(labels, [3, 0, 0, 0, 0])
+    assert signal.probe_auc(separable, labels, groups) > 0.95
