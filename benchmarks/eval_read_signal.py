@@ -55,16 +55,16 @@ def wake_pass(memory, hidden, tokens, state):
     return f[0], read[0], gate
 
 
-def read_signals(memory, hidden, tokens, state) -> dict[str, np.ndarray]:
-    """Per position of a wake pass over hidden [T, n_embd], tokens [T] from `state`: the copy read's
-    norm per head ("norm", [T, H]) and summed over heads ("read", [T]), the largest copy logit among
-    the written tokens ("top_logit", [T]; -inf with nothing written) and the gate ("gate", [T])."""
+def read_signals(memory, state, read, gate) -> dict[str, np.ndarray]:
+    """Per position of a wake pass from `state` (its read [T, H, V] and gate [T], from `wake_pass`):
+    the copy read's norm per head ("norm", [T, H]) and summed over heads ("read", [T]), the largest
+    copy logit among the written tokens ("top_logit", [T]; -inf with nothing written) and the gate
+    ("gate", [T])."""
     import torch
 
     from dreamchat.models.memory import COPY_WRITTEN
 
     m = memory
-    _, read, gate = wake_pass(memory, hidden, tokens, state)
     with torch.no_grad():
         written = state[COPY_WRITTEN][0].bool().nonzero().squeeze(1)
         summed = read.sum(1)                                                          # (T, V)
@@ -129,33 +129,18 @@ def probe_auc(X, labels, groups, l2: float = 0.01, folds: int = 5) -> float:
 
 
 def main() -> int:
+    import held_out
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", default=None, help="memory weights (default: the shipped ones)")
-    parser.add_argument("--model", default=None, help="GGUF backbone (default: the default model)")
-    parser.add_argument("--seeds", default="5,7", help="held-out episode seeds (default 5,7)")
-    parser.add_argument("--episodes", type=int, default=24, help="episodes per seed (default 24)")
     parser.add_argument("--questions", type=int, default=3, help="untold questions per episode (default 3)")
-    parser.add_argument("--passes", type=int, default=2, help="sleep passes (default 2, the app's)")
-    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default 2)")
-    parser.add_argument("--json", default=None, help="write every question's signals here")
+    held_out.add_arguments(parser, json_help="write every question's signals here")
     args = parser.parse_args()
 
-    import torch
-
-    from dreamchat.config import Config
-    from dreamchat.default_model import ensure_default_model
-    from dreamchat.models.backbone import Backbone
     from dreamchat.models.episodes import make_episodes
-    from dreamchat.models.evaluate import BenchmarkConfig, MemoryBenchmark
-    from dreamchat.models.memory import MemoryModel, default_weights_path
     from eval_untold import untold_questions
 
-    weights = Path(args.weights or default_weights_path())
-    torch.set_num_threads(1)
-    backbone = Backbone(args.model or ensure_default_model(progress=False), n_ctx=4096, n_threads=args.threads)
-    memory = MemoryModel.load(weights, backbone.output_embeddings(), backbone.fingerprint).eval()
-    config = BenchmarkConfig(system_prompt=Config().system_prompt)
-    bench = MemoryBenchmark(backbone, memory, config)
+    weights, backbone, bench = held_out.open_benchmark(args)
+    memory, config = bench.memory, bench.config
 
     inputs = {name: [] for name in PROBED}   # at the reply's first position, for the probes
 
@@ -164,13 +149,13 @@ def main() -> int:
                                    config.system_prompt, add_generation_prompt=True)
         backbone.clear()
         hidden = np.asarray(backbone.decode(prompt, hidden=True).hidden, dtype=np.float32)
-        f, read, _ = wake_pass(memory, hidden, prompt, state)
+        f, read, gate = wake_pass(memory, hidden, prompt, state)
         norms = read[-1].norm(dim=-1).numpy()
         inputs[PROBED[0]].append(np.concatenate([f[-1].numpy(), norms]))
         inputs[PROBED[1]].append(norms)
         inputs[PROBED[2]].append(hidden[-1])
         span = len(backbone.tokenize(question, special=False)) + HEADER_TOKENS
-        return strongest(read_signals(memory, hidden, prompt, state), span)
+        return strongest(read_signals(memory, state, read, gate), span)
 
     started = time.perf_counter()
     records = []

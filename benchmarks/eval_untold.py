@@ -66,31 +66,16 @@ def declines(reply: str) -> bool:
 
 
 def main() -> int:
+    import held_out
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", default=None, help="memory weights (default: the shipped ones)")
-    parser.add_argument("--model", default=None, help="GGUF backbone (default: the default model)")
-    parser.add_argument("--seeds", default="5,7", help="held-out episode seeds (default 5,7)")
-    parser.add_argument("--episodes", type=int, default=24, help="episodes per seed (default 24)")
     parser.add_argument("--questions", type=int, default=3, help="untold questions per episode (default 3)")
-    parser.add_argument("--passes", type=int, default=2, help="sleep passes (default 2, the app's)")
-    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (default 2)")
-    parser.add_argument("--json", default=None, help="write every reply here")
+    held_out.add_arguments(parser, json_help="write every reply here")
     args = parser.parse_args()
 
-    import torch
-
-    from dreamchat.config import Config
-    from dreamchat.default_model import ensure_default_model
-    from dreamchat.models.backbone import Backbone
     from dreamchat.models.episodes import make_episodes
-    from dreamchat.models.evaluate import BenchmarkConfig, MemoryBenchmark
-    from dreamchat.models.memory import MemoryModel, default_weights_path
 
-    weights = Path(args.weights or default_weights_path())
-    torch.set_num_threads(1)   # the tower's per-token ops are tiny (as in `dreamchat eval memory`)
-    backbone = Backbone(args.model or ensure_default_model(progress=False), n_ctx=4096, n_threads=args.threads)
-    memory = MemoryModel.load(weights, backbone.output_embeddings(), backbone.fingerprint)
-    bench = MemoryBenchmark(backbone, memory, BenchmarkConfig(system_prompt=Config().system_prompt))
+    weights, backbone, bench = held_out.open_benchmark(args)
 
     started = time.perf_counter()
     counts = {c: collections.Counter() for c in CONDITIONS}

@@ -3,14 +3,14 @@ the model exactly as it was."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from dreamchat.models.memory import COPY_WRITTEN, MemoryConfig, MemoryModel
+
+import benchmark_modules
 
 V, D = 200, 48
 CFG = dict(n_embd=D, n_vocab=V, d_model=32, n_heads=2, head_dim=16, copy_heads=2, copy_key_dim=8,
@@ -20,11 +20,7 @@ CONTROL, SYSTEM, USER = 1, 2, 3     # a control token and two role names of this
 
 @pytest.fixture(scope="module")
 def cal():
-    path = Path(__file__).parents[1] / "benchmarks" / "eval_calibration.py"
-    spec = importlib.util.spec_from_file_location("eval_calibration", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_modules.load("eval_calibration")
 
 
 @pytest.fixture()

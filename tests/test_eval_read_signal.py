@@ -3,14 +3,14 @@ memory's own read, zero where nothing was slept."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from dreamchat.models.memory import MemoryConfig, MemoryModel
+
+import benchmark_modules
 
 V, D = 200, 48
 CFG = dict(n_embd=D, n_vocab=V, d_model=32, n_heads=2, head_dim=16, copy_heads=2, copy_key_dim=8,
@@ -19,11 +19,7 @@ CFG = dict(n_embd=D, n_vocab=V, d_model=32, n_heads=2, head_dim=16, copy_heads=2
 
 @pytest.fixture(scope="module")
 def signal():
-    path = Path(__file__).parents[1] / "benchmarks" / "eval_read_signal.py"
-    spec = importlib.util.spec_from_file_location("eval_read_signal", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_modules.load("eval_read_signal")
 
 
 @pytest.fixture()
@@ -53,14 +49,14 @@ def test_signals_are_zero_before_any_sleep_and_grow_once_a_day_is_written(signal
     hidden = rng.normal(0, 1, (12, D)).astype(np.float32)
     tokens = rng.integers(0, V, 12)
     empty = memory.empty_state()
-    before = signal.read_signals(memory, hidden, tokens, empty)
+    before = signal.read_signals(memory, empty, *signal.wake_pass(memory, hidden, tokens, empty)[1:])
     assert before["norm"].shape == (12, 2) and before["gate"].shape == (12,)
     assert np.all(before["read"] == 0) and np.all(np.isneginf(before["top_logit"]))
 
     t = torch.as_tensor(tokens)[None]
     slept = memory.sleep(torch.as_tensor(hidden)[None], t, torch.roll(t, -1), torch.ones_like(t, dtype=torch.bool),
                          empty, passes=2)
-    after = signal.read_signals(memory, hidden, tokens, slept)
+    after = signal.read_signals(memory, slept, *signal.wake_pass(memory, hidden, tokens, slept)[1:])
     assert np.all(after["read"] > 0) and np.all(np.isfinite(after["top_logit"]))
     assert np.all((after["gate"] > 0) & (after["gate"] < 1))
 

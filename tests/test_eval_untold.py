@@ -3,21 +3,17 @@ counts read replies as the table says."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from dreamchat.models.episodes import make_episodes
 
+import benchmark_modules
+
 
 @pytest.fixture(scope="module")
 def untold():
-    path = Path(__file__).parents[1] / "benchmarks" / "eval_untold.py"
-    spec = importlib.util.spec_from_file_location("eval_untold", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_modules.load("eval_untold")
 
 
 def test_questions_are_about_kinds_the_episode_never_stated(untold):

@@ -4,23 +4,17 @@ a hundred steps)."""
 
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+import benchmark_modules
+
 
 @pytest.fixture(scope="module")
 def toy():
-    path = Path(__file__).parents[1] / "benchmarks" / "toy_binding.py"
-    spec = importlib.util.spec_from_file_location("toy_binding", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module      # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_modules.load("toy_binding")
 
 
 def sentences(toy, day):
