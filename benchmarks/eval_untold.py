@@ -92,7 +92,7 @@ def main() -> int:
                 for condition in CONDITIONS:
                     reply = replies[condition][0]
                     named = names_a_stated_value(reply, episode.facts)
-                    counts[condition].update(n=1, named=bool(named), declined=declines(reply))
+                    counts[condition].update(n=1, named=int(bool(named)), declined=int(declines(reply)))
                     records.append({"seed": seed, "episode": i, "condition": condition, "kind": probe.kind,
                                     "question": probe.question, "stated": episode.facts, "reply": reply,
                                     "names_stated_value": named, "declines": declines(reply)})
