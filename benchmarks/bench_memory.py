@@ -53,6 +53,9 @@ def main(argv=None) -> int:
                    help="torch CPU threads (default 1, as the app runs the tower: dreamchat/loading.py)")
     p.add_argument("--tokens", type=int, default=64, help="single-token steps to time (default 64)")
     p.add_argument("--nights", type=int, default=3, help="days slept before timing wake (default 3)")
+    p.add_argument("--written", type=int, default=0,
+                   help="grow the memory's written-id set to this many ids before timing wake, as months of "
+                        "chat do (default 0: what the nights wrote)")
     p.add_argument("--sleep-tokens", type=int, default=4000, help="tokens of the day to sleep on (default 4000)")
     p.add_argument("--passes", type=int, default=4, help="sleep passes (default 4)")
     p.add_argument("--chunk", type=int, default=1024, help="sleep chunk length (default 1024, as the assistant)")
@@ -88,6 +91,15 @@ def main(argv=None) -> int:
     for night in range(args.nights):
         day = tokens[night * 300:(night + 1) * 300]
         state = memory.consolidate(day_chunks(backbone, day, args.chunk), state, passes=args.passes)
+
+    # A memory of months: every token ever written stays in the written-id set, and the wake bias is
+    # computed over all of them (dreamchat's own 33,000 tokens of written chat hold 5,800 distinct
+    # ones). Which ids they are does not change the cost, so random ones stand in for them.
+    written = state["copy.written"][0]
+    missing = torch.nonzero(written == 0).squeeze(1)
+    extra = max(0, min(args.written - int(written.sum()), len(missing)))
+    pick = missing[torch.randperm(len(missing), generator=torch.Generator().manual_seed(0))[:extra]]
+    written[pick.to(written.device)] = 1
 
     # Wake: backbone decode of one token vs the tower's step for one token.
     prompt = tokens[:200]

@@ -225,11 +225,9 @@ def _spread_values(memory: MemoryModel, weight: float, span: int, content: torch
 def _sharpened(read_memory, power: float):
     """`wake.read_memory` with the copy part of the bias sharpened: a remembered token's push c
     becomes top * (c / top) ** power (top: the strongest push; pushes <= 0 kept)."""
-    def read(m, f, h, qbuf, S_copy, A):
-        V = S_copy.shape[-1]
-        copy_only = torch.cat([A[:, :V], torch.zeros_like(A[:, V:])], dim=1)
-        copy, new_qbuf = read_memory(m, f, h, qbuf, S_copy, copy_only)
-        words, _ = read_memory(m, f, h, qbuf, S_copy, A - copy_only)
+    def read(m, f, h, qbuf, S_copy, copy_rows, word_rows, word_at):
+        copy, new_qbuf = read_memory(m, f, h, qbuf, S_copy, copy_rows, torch.zeros_like(word_rows), word_at)
+        words, _ = read_memory(m, f, h, qbuf, S_copy, torch.zeros_like(copy_rows), word_rows, word_at)
         top = copy.max().clamp(min=1e-6)
         copy = torch.where(copy > 0, top * (copy.clamp(min=0) / top) ** power, copy)
         return copy + words, new_qbuf

@@ -43,14 +43,19 @@ from dreamchat.models.tower import Tower
 
 log = logging.getLogger(__name__)
 
+# What a session reads the memory through, fixed for its day (see `WakeSession`): copy_rows [U, V],
+# word_rows [n_wording, d] and word_at [n_wording], the wording ids' places in U.
+Readout = tuple[Tensor, Tensor, Tensor]
 
-def read_memory(m: MemoryModel, f: Tensor, h: Tensor, qbuf: Tensor, S_copy: Tensor, A: Tensor
-                ) -> tuple[Tensor, Tensor]:
+
+def read_memory(m: MemoryModel, f: Tensor, h: Tensor, qbuf: Tensor, S_copy: Tensor, copy_rows: Tensor,
+                word_rows: Tensor, word_at: Tensor) -> tuple[Tensor, Tensor]:
     """The copy-memory read and the bias for the token after the last of f [1, T, d] (h [1, T,
     n_embd], the backbone's hidden states): query conv over qbuf (the last query_window
-    projections) and f, the read S_copy^T q per head (S_copy [H, K', V]), gate, then A [U, V + d]
-    times [read summed over heads; f]. Returns (bias values [U], new qbuf). Shared by the eager
-    feed and the traced graph."""
+    projections) and f, the read S_copy^T q per head (S_copy [H, K', V]), gate, then the bias over
+    the session's ids U: copy_rows [U, V] times the read summed over heads, plus word_rows
+    [n_wording, d] times f added at the wording ids' places in U (word_at [n_wording]). Returns
+    (bias values [U], new qbuf). Shared by the eager feed and the traced graph."""
     c = m.config
     hn = rms_norm(h.float()) if c.copy_hidden else None
     x = torch.cat([qbuf, m.copy.project(m.copy.query_proj, f, hn)], dim=2)  # (1, HK, w + T)
@@ -61,22 +66,24 @@ def read_memory(m: MemoryModel, f: Tensor, h: Tensor, qbuf: Tensor, S_copy: Tens
     read = torch.einsum("hk,hkv->hv", q, S_copy)                         # (H, V)
     f_last = f[0, -1]                                                    # (d,)
     gate = torch.sigmoid(m.gate(torch.cat([f_last, read.norm(dim=-1)]))) # (1,)
-    return (A @ torch.cat([read.sum(0), f_last])) * gate, qbuf           # (U,), (1, HK, w)
+    values = (copy_rows @ read.sum(0)).index_add(0, word_at, word_rows @ f_last)
+    return values * gate, qbuf                                           # (U,), (1, HK, w)
 
 
 class _FeedGraph(nn.Module):
     """One token of `WakeSession.feed` with every input a tensor and the tower state a flat tuple
-    (what tracing needs): (h, tok, qbuf, S_copy, A, *state) -> (values, qbuf, *state)."""
+    (what tracing needs): (h, tok, qbuf, S_copy, copy_rows, word_rows, word_at, *state) ->
+    (values, qbuf, *state)."""
 
     def __init__(self, model: MemoryModel, names: list[str]):
         super().__init__()
         self.model, self.names = model, names
 
-    def forward(self, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, A: Tensor,
-                *state: Tensor) -> tuple[Tensor, ...]:
+    def forward(self, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, copy_rows: Tensor,
+                word_rows: Tensor, word_at: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
         m = self.model
         f, new = m.tower(m.inputs(h, tok), dict(zip(self.names, state)))
-        values, qbuf = read_memory(m, f, h, qbuf, S_copy, A)
+        values, qbuf = read_memory(m, f, h, qbuf, S_copy, copy_rows, word_rows, word_at)
         return (values, qbuf, *(new[name] for name in self.names))
 
 
@@ -94,15 +101,15 @@ def full_wake_state(tower: Tower, state: dict[str, Tensor]) -> dict[str, Tensor]
 class TracedFeed:
     """A traced one-token feed: called like the eager one, with the tower state as a dict."""
 
-    def __init__(self, model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, A: Tensor,
-                 state: dict[str, Tensor]):
+    def __init__(self, model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor,
+                 readout: Readout, state: dict[str, Tensor]):
         self.names = sorted(state)
         self.shapes = {name: tuple(t.shape) for name, t in state.items()}
         self.dtype, self.device = h.dtype, h.device
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TorchScript announces its own deprecation
             self.fn = torch.jit.trace(_FeedGraph(model, self.names),
-                                      (h, tok, qbuf, S_copy, A, *(state[n] for n in self.names)),
+                                      (h, tok, qbuf, S_copy, *readout, *(state[n] for n in self.names)),
                                       check_trace=False)
 
     def accepts(self, h: Tensor, state: dict[str, Tensor]) -> bool:
@@ -110,9 +117,9 @@ class TracedFeed:
                 and sorted(state) == self.names
                 and all(tuple(state[n].shape) == self.shapes[n] for n in self.names))
 
-    def __call__(self, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, A: Tensor,
+    def __call__(self, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, readout: Readout,
                  state: dict[str, Tensor]) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
-        values, qbuf, *new = self.fn(h, tok, qbuf, S_copy, A, *(state[n] for n in self.names))
+        values, qbuf, *new = self.fn(h, tok, qbuf, S_copy, *readout, *(state[n] for n in self.names))
         return values, qbuf, dict(zip(self.names, new))
 
 
@@ -126,12 +133,12 @@ class GraphedFeed:
     values are overwritten by the next call.
     """
 
-    def __init__(self, step: TracedFeed, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, A: Tensor,
-                 state: dict[str, Tensor]):
+    def __init__(self, step: TracedFeed, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor,
+                 readout: Readout, state: dict[str, Tensor]):
         self.names = step.names
         self.h, self.tok, self.qbuf = h.clone(), tok.clone(), qbuf.clone()
         self.state = {n: state[n].clone() for n in self.names}
-        args = (self.h, self.tok, self.qbuf, S_copy, A, *(self.state[n] for n in self.names))
+        args = (self.h, self.tok, self.qbuf, S_copy, *readout, *(self.state[n] for n in self.names))
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):  # capture wants its kernels warmed up off the main stream
@@ -157,33 +164,33 @@ class GraphedFeed:
         return self.values
 
 
-def graph_feed(step: TracedFeed, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, A: Tensor,
+def graph_feed(step: TracedFeed, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, readout: Readout,
                state: dict[str, Tensor]) -> GraphedFeed | None:
     """A CUDA graph of the traced step for one session, or None off CUDA or where capture fails."""
     if h.device.type != "cuda":
         return None
     try:
-        return GraphedFeed(step, h, tok, qbuf, S_copy, A, state)
+        return GraphedFeed(step, h, tok, qbuf, S_copy, readout, state)
     except Exception as exc:  # a graph is an optimisation: the traced step computes the same
         log.info("wake feed not captured in a CUDA graph (%s: %s); replaying the traced step",
                  exc.__class__.__name__, exc)
         return None
 
 
-def trace_feed(model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, A: Tensor,
+def trace_feed(model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, readout: Readout,
                state: dict[str, Tensor]) -> TracedFeed | None:
     """A traced feed for this model and state layout, or None where only the eager feed applies."""
     if any(block.kind != "G" for block in model.tower.blocks):
         return None
     try:
-        return TracedFeed(model, h, tok, qbuf, S_copy, A, state)
+        return TracedFeed(model, h, tok, qbuf, S_copy, readout, state)
     except Exception as exc:  # tracing is an optimisation: any failure keeps the eager feed
         log.info("wake feed not traced (%s: %s); using the eager feed", exc.__class__.__name__, exc)
         return None
 
 
-def traced_feed_for(model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor, A: Tensor,
-                    state: dict[str, Tensor]) -> TracedFeed | None:
+def traced_feed_for(model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, S_copy: Tensor,
+                    readout: Readout, state: dict[str, Tensor]) -> TracedFeed | None:
     """The model's traced one-token feed for inputs like these: traced on first use and kept on the
     model (every session reuses it; `MemoryModel._apply` drops it). A trace that failed is not
     tried again for the same model."""
@@ -192,7 +199,7 @@ def traced_feed_for(model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, S_
         return step
     if model.__dict__.get("_wake_trace_failed"):
         return None
-    step = trace_feed(model, h, tok, qbuf, S_copy, A, state)
+    step = trace_feed(model, h, tok, qbuf, S_copy, readout, state)
     model.__dict__["_wake_step"] = step
     model.__dict__["_wake_trace_failed"] = step is None
     return step
@@ -201,10 +208,12 @@ def traced_feed_for(model: MemoryModel, h: Tensor, tok: Tensor, qbuf: Tensor, S_
 class WakeSession:
     """Streaming wake over a scratch copy of the state: `feed` returns the bias for the next token.
 
-    Fixed products are computed once here: for the union U of written ids and wording ids,
-    A = [s * E_hat[U] (zero rows for ids never written) | E_hat[U] W_o (zero outside the wording
-    set)], so one token costs a tower step, a causal conv, the read S_copy^T q and one [|U|, V + d]
-    product.
+    Fixed products are computed once here, for the union U of written ids and wording ids: the
+    copy rows s * E_hat[U] (zero rows for ids never written) and the wording rows E_hat[wording]
+    W_o, so one token costs a tower step, a causal conv, the read S_copy^T q and two small
+    products, [|U|, V] and [n_wording, d]. Kept apart, not as one [|U|, V + d] matrix, because U
+    grows with every token ever written: a few hundred ids after a day, 10,000 and more after
+    months of chat, and at that size the product streams its matrix from memory on every token.
     """
 
     def __init__(self, model: MemoryModel, state: dict[str, Tensor], traced: bool = True,
@@ -219,14 +228,12 @@ class WakeSession:
             S_copy = state[COPY_STATE].to(dev)[:1].float()                       # (1, H, K, V)
             written = state[COPY_WRITTEN].to(dev)[0].bool()                      # (n_vocab,)
             words = model.wording_ids
-            ids = torch.unique(torch.cat([written.nonzero().squeeze(1), words]))  # (U,)
-            E_u = model.emb[ids]                                                 # (U, V)
-            copy_part = model.emb_v[ids] * (written[ids][:, None] * model.copy_log_scale.exp())  # (U, V)
-            in_words = torch.zeros(c.n_vocab, dtype=torch.bool, device=dev)
-            in_words[words] = True
-            word_part = (E_u @ model.wording.weight) * in_words[ids][:, None]    # (U, d)
+            ids = torch.unique(torch.cat([written.nonzero().squeeze(1), words]))  # (U,), sorted
+            copy_rows = model.emb_v[ids] * (written[ids][:, None] * model.copy_log_scale.exp())  # (U, V)
+            word_rows = model.emb[words] @ model.wording.weight                  # (n_wording, d)
             self.ids = ids.cpu().numpy()
-            self.A = torch.cat([copy_part, word_part], dim=1).contiguous()       # (U, V + d)
+            self.readout: Readout = (copy_rows.contiguous(), word_rows.contiguous(),
+                                     torch.searchsorted(ids, words))
             self.S_copy = S_copy[0].contiguous()                                 # (H, K', V)
             self.qbuf = torch.zeros(1, c.copy_heads * c.copy_key_dim, c.query_window, device=dev)
         self.n_fed = 0
@@ -243,20 +250,20 @@ class WakeSession:
         if h.shape[1] != tok.shape[1] or tok.shape[1] == 0:
             raise ValueError(f"feed needs hidden [T, {c.n_embd}] and tokens [T] with T >= 1, "
                              f"got {tuple(h.shape[1:])} and {tok.shape[1]} tokens")
-        step = traced_feed_for(m, h, tok, self.qbuf, self.S_copy, self.A, self.tower_state) \
+        step = traced_feed_for(m, h, tok, self.qbuf, self.S_copy, self.readout, self.tower_state) \
             if self.traced and tok.shape[1] == 1 else None
         if step is not None and not self._graph_tried:
             self._graph_tried = True
-            self.graph = graph_feed(step, h, tok, self.qbuf, self.S_copy, self.A, self.tower_state)
+            self.graph = graph_feed(step, h, tok, self.qbuf, self.S_copy, self.readout, self.tower_state)
             if self.graph is not None:  # from here on the graph's buffers are the live state
                 self.qbuf, self.tower_state = self.graph.qbuf, self.graph.state
         if step is not None and self.graph is not None:
             values = self.graph(h, tok)                                          # advances qbuf, state
         elif step is not None:
-            values, self.qbuf, self.tower_state = step(h, tok, self.qbuf, self.S_copy, self.A, self.tower_state)
+            values, self.qbuf, self.tower_state = step(h, tok, self.qbuf, self.S_copy, self.readout, self.tower_state)
         else:
             f, self.tower_state = m.tower(m.inputs(h, tok), self.tower_state)    # (1, T, d)
-            values, self.qbuf = read_memory(m, f, h, self.qbuf, self.S_copy, self.A)  # (U,)
+            values, self.qbuf = read_memory(m, f, h, self.qbuf, self.S_copy, *self.readout)  # (U,)
             if self.graph is not None:  # back into the buffers the next replay reads
                 self.graph.load(self.qbuf, self.tower_state)
                 self.qbuf, self.tower_state = self.graph.qbuf, self.graph.state

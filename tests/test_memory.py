@@ -124,6 +124,7 @@ def test_gradients_flow_through_every_pass_into_the_initial_state(model):
 def test_streaming_wake_equals_batched_wake(model):
     h, tok = day(30)
     st = model.consolidate([(h, tok)], model.empty_state(), passes=2)
+    st[COPY_WRITTEN][0, 100], st[COPY_WRITTEN][0, 105] = 0, 1   # wording ids never written and written
     q_h, q_t = day(9, seed=3)
     with torch.no_grad():
         gate, read, wording = model.wake_features(torch.as_tensor(q_h)[None], torch.as_tensor(q_t)[None], st)
