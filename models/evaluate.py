@@ -19,6 +19,9 @@ One table, one row per condition:
   from the same backbone, no tower);
 - retention after 1, 3 and 7 nights: unrelated days of small talk are slept between the facts and
   the questions (N = the app's default passes);
+- with `--history H`: one night's facts over H nights of earlier memory: the same unrelated days
+  (small talk, facts about other people) are slept *before* the facts, as a memory of a month of
+  use holds them, and the questions come the next day (N = the app's default passes);
 - perplexity of neutral held-out text (short general-knowledge answers): backbone alone versus
   backbone + tower with a full memory (a week of facts slept in), to check the tower stays out of
   the way when it has nothing to say.
@@ -95,6 +98,7 @@ class BenchmarkConfig:
     passes: tuple[int, ...] = (1, 2, 4)     # sleep passes N compared after one night
     default_passes: int = 2                 # N for retention and the full memory (the app's default)
     nights: tuple[int, ...] = (1, 3, 7)     # retention: nights between the facts and the questions
+    history: tuple[int, ...] = ()           # nights of earlier memory slept before the facts (rows)
     max_tokens: int = 32                    # greedy reply length per probe
     sampling: str = "greedy"                # or "app": the app's default sampling, a seed per probe
     samples: int = 1                        # replies drawn per probe and condition ("app" only)
@@ -213,9 +217,10 @@ class MemoryBenchmark:
                                    for h, t in self._day_chunks(self.backbone, tokens, chunk)]
         return self._features[key]
 
-    def sleep_through(self, days: Sequence[list[dict]], passes: int):
-        """The memory state after sleeping each day in turn (one night per day), from empty."""
-        state = self.memory.empty_state()
+    def sleep_through(self, days: Sequence[list[dict]], passes: int, start=None):
+        """The memory state after sleeping each day in turn (one night per day), from `start`
+        (default: an empty memory)."""
+        state = self.memory.empty_state() if start is None else start
         for messages in days:
             if messages:
                 state = self.memory.consolidate(self.day_features(messages), state, passes)
@@ -327,6 +332,9 @@ class MemoryBenchmark:
         retention = {k: f"retention after {k} night{'s' if k > 1 else ''} (N={c.default_passes})"
                      for k in c.nights}
         rows.update({name: Row(name) for name in retention.values()})
+        history = {k: f"after {k} night{'s' if k > 1 else ''} of earlier memory (N={c.default_passes})"
+                   for k in c.history}
+        rows.update({name: Row(name) for name in history.values()})
 
         scenarios = self.scenarios(1)
         for i, sc in enumerate(scenarios):
@@ -357,6 +365,21 @@ class MemoryBenchmark:
                                              probe.answer))
                 if on_progress:
                     on_progress(f"{k} nights", i + 1, len(scenarios))
+
+        if c.history:
+            scenarios = self.scenarios(1)
+            asked = [p.answer for sc in scenarios for p in sc.episode.probes]
+            for k, name in history.items():
+                earlier = self.sleep_through(unrelated_days(k, split="test", seed=c.seed, avoid=asked),
+                                             c.default_passes)
+                for i, sc in enumerate(scenarios):
+                    for d in sorted({p.day for p in sc.episode.probes}):
+                        state = self.sleep_through(sc.episode.days[:d], c.default_passes, start=earlier)
+                        for probe in (p for p in sc.episode.probes if p.day == d):
+                            self._score(rows, sc, probe,
+                                        self.ask(sc.episode.days[d], probe.question, {name: state}, probe.answer))
+                    if on_progress:
+                        on_progress(f"{k} nights of history", i + 1, len(scenarios))
 
         alone, tower = self.perplexity()
         out = list(rows.values())
@@ -423,6 +446,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nights", default=None, metavar="LIST",
                         help="retention rows: nights between the facts and the questions, comma-separated "
                              "(default 1,3,7; e.g. 1,7,30 for a month)")
+    parser.add_argument("--history", default=None, metavar="LIST",
+                        help="also rows of one night's facts over this many nights of earlier memory "
+                             "(unrelated days slept before the facts), comma-separated, e.g. 30 for a month "
+                             "of use (default: none)")
     parser.add_argument("--max-tokens", type=int, default=32, metavar="N", help="reply length per probe")
     parser.add_argument("--sampling", choices=["greedy", "app"], default="greedy",
                         help="greedy replies (default), or the app's default sampling with one seed per probe")
@@ -436,16 +463,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="a small run (a few minutes on a laptop)")
 
 
-def parse_nights(text: str) -> tuple[int, ...]:
+def parse_nights(text: str, option: str = "--nights") -> tuple[int, ...]:
     """'1,7,30' -> (1, 7, 30): sorted, without repeats, each at least 1."""
     from dreamchat.errors import DreamchatError
 
     try:
         nights = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
     except ValueError:
-        raise DreamchatError(f"--nights takes whole numbers separated by commas, such as 1,7,30; got {text!r}") from None
+        raise DreamchatError(f"{option} takes whole numbers separated by commas, such as 1,7,30; "
+                             f"got {text!r}") from None
     if not nights or nights[0] < 1:
-        raise DreamchatError(f"--nights must be at least 1, such as 1,7,30; got {text!r}")
+        raise DreamchatError(f"{option} must be at least 1, such as 1,7,30; got {text!r}")
     return nights
 
 
@@ -479,6 +507,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["natural"] = args.natural
     if getattr(args, "nights", None) is not None:
         overrides["nights"] = parse_nights(args.nights)
+    if getattr(args, "history", None) is not None:
+        overrides["history"] = parse_nights(args.history, option="--history")
     config = BenchmarkConfig.quick(**overrides) if args.quick else BenchmarkConfig(**overrides)
 
     if getattr(args, "model", None):

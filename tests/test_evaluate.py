@@ -187,6 +187,29 @@ def test_runner_plumbing_with_fakes(tmp_path):
     assert "retention after 3 nights" in table and "100.0" in table
 
 
+def test_history_rows_sleep_a_month_of_other_days_before_the_facts():
+    from dreamchat.models.episodes import unrelated_days
+
+    memory = FakeMemory()
+    config = BenchmarkConfig(episodes=3, natural=2, nights=(1,), history=(2, 30), ppl_nights=1, neutral=1)
+    bench = MemoryBenchmark(FakeBackbone(), memory, config, generate=fake_generate,
+                            render_day=fake_render_day, day_chunks=fake_day_chunks)
+    rows = {r.name: r for r in bench.run()}
+    one_night = rows["dreamchat, 1 night, N=2"]
+    for k in (2, 30):
+        row = rows[f"after {k} nights of earlier memory (N=2)"]
+        assert (row.synthetic.total, row.natural.total) == (one_night.synthetic.total, one_night.natural.total)
+        assert row.synthetic.percent == row.natural.percent == 100.0   # the fake memory forgets nothing
+    # The fake memory's reply is every message it slept on: the earlier days came before the facts,
+    # and none of them says a value that is asked for.
+    asked = [p.answer for sc in bench.scenarios(1) for p in sc.episode.probes]
+    earlier = {m["text"] for day in unrelated_days(30, split="test", seed=0, avoid=asked) for m in day}
+    replies = [r["reply"] for r in bench.records if r["condition"] == "after 30 nights of earlier memory (N=2)"]
+    assert replies and all(any(text in reply for text in earlier) for reply in replies)
+    assert not any(normalise(a) in normalise(text) for a in asked for text in earlier)
+    assert "after 30 nights of earlier memory" in format_table(list(rows.values()))
+
+
 @pytest.mark.parametrize("sampling", ["greedy", "app"])
 def test_replies_are_greedy_or_drawn_with_the_app_settings_one_seed_per_probe(sampling):
     """--sampling app: every reply samples with the app's default settings, and all conditions of a
@@ -296,16 +319,17 @@ def test_dreamchat_eval_memory_on_the_real_parts(tiny_gguf, tiny_weights, tmp_pa
     out = tmp_path / "eval.json"
     rc = main(["eval", "memory", "--model", str(tiny_gguf), "--weights", str(tiny_weights), "--quick",
                "--episodes", "1", "--natural", "1", "--max-tokens", "2", "--threads", "1", "--json", str(out),
-               "--nights", "2,1"])
+               "--nights", "2,1", "--history", "3"])
     assert rc == 0
     table = capsys.readouterr().out
     for name in ["no memory", "N=1", "N=2", "N=4", "full context", "retention after 1 night",
-                 "retention after 2 nights", "perplexity, backbone alone", "perplexity, backbone + tower"]:
+                 "retention after 2 nights", "after 3 nights of earlier memory", "perplexity, backbone alone",
+                 "perplexity, backbone + tower"]:
         assert name in table
     assert "retention after 3 nights" not in table
     payload = json.loads(out.read_text())
     rows = {r["name"]: r for r in payload["rows"]}
-    assert len(rows) == 9
+    assert len(rows) == 10
     recall_rows = [r for r in rows.values() if r["perplexity"] is None]
     assert all(r["synthetic"]["total"] >= 1 and 0 <= r["synthetic"]["hits"] <= r["synthetic"]["total"]
                for r in recall_rows)
@@ -329,6 +353,8 @@ def test_eval_memory_errors_are_one_line(tiny_gguf, tmp_path, capsys):
     assert "--nights must be at least 1" in capsys.readouterr().err
     assert main(["eval", "memory", "--nights", "a month"]) == 1
     assert "--nights takes whole numbers" in capsys.readouterr().err
+    assert main(["eval", "memory", "--history", "0"]) == 1
+    assert "--history must be at least 1" in capsys.readouterr().err
 
 
 def test_retention_nights_are_chosen_on_the_command_line():
