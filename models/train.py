@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dreamchat.models.train_data import (FeatureSet, build_feature_set, make_batch, with_extra_nights,
-                                         wording_vocabulary)
+from dreamchat.models.train_data import (EpisodeRef, FeatureSet, build_feature_set, make_batch, with_extra_nights,
+                                         with_history_nights, wording_vocabulary)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "before an episode's questions, so retention over many nights is trained (default 0)")
     t.add_argument("--extra-chance", type=_probability, default=0.5,
                    help="chance that an episode gets --extra-nights (default 0.5)")
+    t.add_argument("--history-nights", type=int, default=0, metavar="K",
+                   help="sleep up to K days of unrelated conversation, taken from other episodes, before an "
+                        "episode's first day, so writing into a memory in long use is trained (default 0)")
+    t.add_argument("--history-chance", type=_probability, default=0.5,
+                   help="chance that an episode gets --history-nights (default 0.5)")
     t.add_argument("--dropout", type=_probability, default=0.0,
                    help="dropout on the tower's input while training, against overfitting the phrasings (default 0)")
     t.add_argument("--config", metavar="JSON", default=None, help="MemoryConfig overrides as JSON")
@@ -576,9 +581,10 @@ def run(args) -> int:
         log.info("resumed from %s at step %d", ckpt, step)
 
     passes_choices = [int(p) for p in str(args.passes).split(",") if p.strip()]
-    if args.extra_nights and not fs.filler_days:
+    if (args.extra_nights or args.history_nights) and not fs.filler_days:
         from dreamchat.errors import DreamchatError
-        raise DreamchatError("--extra-nights needs feature sets that record their days of unrelated conversation; "
+        option = "--extra-nights" if args.extra_nights else "--history-nights"
+        raise DreamchatError(f"{option} needs feature sets that record their days of unrelated conversation; "
                              "run each set's build command again (`dreamchat train --build-only train ...`) to add them")
     per_rank = max(1, args.batch // world)
     n_eps = len(fs.episodes)
@@ -605,6 +611,11 @@ def run(args) -> int:
             mine = [with_extra_nights(fs.episodes[i], extra_rng.sample(fs.filler_days, extra_rng.randint(
                         1, min(args.extra_nights, len(fs.filler_days)))))
                     if extra_rng.random() < args.extra_chance else i for i in mine]
+        if args.history_nights:
+            history_rng = random.Random(f"history-nights/{args.seed}/{step}/{rank}")
+            mine = [with_history_nights(e if isinstance(e, EpisodeRef) else fs.episodes[e], history_rng.sample(
+                        fs.filler_days, history_rng.randint(1, min(args.history_nights, len(fs.filler_days)))))
+                    if history_rng.random() < args.history_chance else e for e in mine]
         batch = make_batch(fs, mine, device)
         loss, stats = ddp(batch, passes)
         opt.zero_grad(set_to_none=True)

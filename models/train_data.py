@@ -326,6 +326,16 @@ def with_extra_nights(episode: EpisodeRef, days: list[str]) -> EpisodeRef:
                       episode.fillers + list(days))
 
 
+def with_history_nights(episode: EpisodeRef, days: list[str]) -> EpisodeRef:
+    """The episode with `days` (other episodes' days of unrelated conversation) slept in before its
+    first day: the facts are then written into a memory that already holds those nights, as a
+    memory in long use does, instead of into an empty one."""
+    if not days:
+        return episode
+    probes = [replace(p, day=p.day + len(days)) for p in episode.probes]
+    return EpisodeRef(list(days) + episode.days, probes, list(days) + episode.fillers)
+
+
 def make_batch(fs: FeatureSet, episodes: list[int | EpisodeRef], device) -> dict:
     """Tensors for a batch of episodes (indices into `fs.episodes`, or episodes themselves):
     padded days (day-major) and padded probes."""

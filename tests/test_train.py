@@ -25,6 +25,7 @@ from dreamchat.models import train as T
 from dreamchat.models.episodes import make_episodes
 from dreamchat.models.features import FeatureCache, CachedSequence
 from dreamchat.models.train_data import (EpisodeRef, FeatureSet, ProbeRef, make_batch, with_extra_nights,
+                                         with_history_nights,
                                          wording_vocabulary, write_index)
 
 V, D = 300, 32
@@ -318,6 +319,23 @@ def test_extra_nights_sleep_other_episodes_filler_days_before_the_questions(toy,
     assert batch["days"][3]["present"].tolist() == [True, False]     # episode 1 has only 3 days
 
 
+def test_history_nights_sleep_other_episodes_filler_days_before_the_facts(toy, tmp_path):
+    """with_history_nights puts cached days of unrelated talk before the episode's first day: the
+    facts are written into a memory that already holds them."""
+    fs = FeatureSet(write_toy_set(tmp_path / "f", 6, 4, FeatureSet(toy[0]).embeddings, filler_day=True))
+    ep = fs.episodes[0]
+    longer = with_history_nights(ep, ["e3/d1", "e5/d1"])
+    assert longer.days == ["e3/d1", "e5/d1", "e0/d0", "e0/d1", "e0/d2"]
+    assert [p.day for p in longer.probes] == [4, 4] and [p.day for p in ep.probes] == [2, 2]  # ep untouched
+    assert longer.fillers == ["e3/d1", "e5/d1", "e0/d1"]
+    assert with_history_nights(ep, []) is ep
+    both = with_history_nights(with_extra_nights(ep, ["e4/d1"]), ["e2/d1"])
+    assert both.days == ["e2/d1", "e0/d0", "e0/d1", "e4/d1", "e0/d2"] and both.probes[0].day == 4
+    batch = make_batch(fs, [longer, 1], torch.device("cpu"))
+    assert len(batch["days"]) == 5 and batch["probe_day"].tolist() == [4, 4, 2, 2]
+    assert batch["days"][0]["tokens"][0, :10].tolist() == fs.seqs["e3/d1"].tokens.tolist()
+
+
 def test_training_with_extra_nights(toy, tmp_path, monkeypatch, capsys):
     """--extra-nights lengthens the drawn episodes with filler days of the set; a set that records
     none is a one-line error saying how to add them."""
@@ -332,6 +350,12 @@ def test_training_with_extra_nights(toy, tmp_path, monkeypatch, capsys):
     assert len(lengths) == 12 and all(4 <= n <= 6 for n in lengths) and len(set(lengths)) > 1
     assert T.main(["--data", str(toy[0]), "--out", str(out), "--extra-nights", "2", "--device", "cpu"]) == 1
     assert "run each set's build command again" in capsys.readouterr().err
+    seen.clear()
+    assert T.run(args_for(fillers, toy[1], out, steps=3, batch=4, history_nights=2, history_chance=1.0)) == 0
+    lengths = [n for step in seen[:3] for n in step]
+    assert len(lengths) == 12 and all(4 <= n <= 5 for n in lengths) and len(set(lengths)) > 1
+    assert T.main(["--data", str(toy[0]), "--out", str(out), "--history-nights", "2", "--device", "cpu"]) == 1
+    assert "--history-nights needs feature sets" in capsys.readouterr().err
 
 
 def test_an_index_built_before_fillers_were_recorded_gets_them(toy, tmp_path):
