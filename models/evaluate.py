@@ -336,8 +336,8 @@ class MemoryBenchmark:
                    for k in c.history}
         rows.update({name: Row(name) for name in history.values()})
 
-        scenarios = self.scenarios(1)
-        for i, sc in enumerate(scenarios):
+        questions_next_day = self.scenarios(1)   # the history rows ask these too
+        for i, sc in enumerate(questions_next_day):
             for d in sorted({p.day for p in sc.episode.probes}):
                 earlier = sc.episode.days[:d]
                 states = {name: (None if n is None else self.sleep_through(earlier, n))
@@ -352,7 +352,7 @@ class MemoryBenchmark:
                     self._score(rows, sc, probe, self.ask(sc.episode.days[d], q, states, a))
                     self._score(rows, sc, probe, self.ask(everything, q, {full: None}, a))
             if on_progress:
-                on_progress("one night", i + 1, len(scenarios))
+                on_progress("one night", i + 1, len(questions_next_day))
 
         for k in (k for k in c.nights if k > 1):
             scenarios = self.scenarios(k)
@@ -367,19 +367,18 @@ class MemoryBenchmark:
                     on_progress(f"{k} nights", i + 1, len(scenarios))
 
         if c.history:
-            scenarios = self.scenarios(1)
-            asked = [p.answer for sc in scenarios for p in sc.episode.probes]
+            asked = [p.answer for sc in questions_next_day for p in sc.episode.probes]
             for k, name in history.items():
                 earlier = self.sleep_through(unrelated_days(k, split="test", seed=c.seed, avoid=asked),
                                              c.default_passes)
-                for i, sc in enumerate(scenarios):
+                for i, sc in enumerate(questions_next_day):
                     for d in sorted({p.day for p in sc.episode.probes}):
                         state = self.sleep_through(sc.episode.days[:d], c.default_passes, start=earlier)
                         for probe in (p for p in sc.episode.probes if p.day == d):
                             self._score(rows, sc, probe,
                                         self.ask(sc.episode.days[d], probe.question, {name: state}, probe.answer))
                     if on_progress:
-                        on_progress(f"{k} nights of history", i + 1, len(scenarios))
+                        on_progress(f"{k} nights of history", i + 1, len(questions_next_day))
 
         alone, tower = self.perplexity()
         out = list(rows.values())

@@ -501,6 +501,15 @@ def _initial_weights(path: str, config, given: Iterable[str] = ()):
             (own, *(f for f in earlier if f != own)))
 
 
+def _with_filler_nights(episodes: list, fs: FeatureSet, put, most: int, chance: float,
+                        rng: random.Random) -> list:
+    """`episodes` (indexes or EpisodeRefs), each with chance `chance` given 1 to `most` of the set's
+    days of unrelated conversation by `put` (`with_extra_nights` or `with_history_nights`)."""
+    return [put(e if isinstance(e, EpisodeRef) else fs.episodes[e],
+                rng.sample(fs.filler_days, rng.randint(1, min(most, len(fs.filler_days)))))
+            if rng.random() < chance else e for e in episodes]
+
+
 def run(args) -> int:
     import torch
 
@@ -605,17 +614,13 @@ def run(args) -> int:
         passes = step_rng.choice(passes_choices)
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, args.steps, args.lr, warmup)
+        # drawn apart from step_rng, so the episodes and passes are those of a run without them
         if args.extra_nights:
-            # drawn apart from step_rng, so the episodes and passes are those of a run without them
-            extra_rng = random.Random(f"extra-nights/{args.seed}/{step}/{rank}")
-            mine = [with_extra_nights(fs.episodes[i], extra_rng.sample(fs.filler_days, extra_rng.randint(
-                        1, min(args.extra_nights, len(fs.filler_days)))))
-                    if extra_rng.random() < args.extra_chance else i for i in mine]
+            mine = _with_filler_nights(mine, fs, with_extra_nights, args.extra_nights, args.extra_chance,
+                                       random.Random(f"extra-nights/{args.seed}/{step}/{rank}"))
         if args.history_nights:
-            history_rng = random.Random(f"history-nights/{args.seed}/{step}/{rank}")
-            mine = [with_history_nights(e if isinstance(e, EpisodeRef) else fs.episodes[e], history_rng.sample(
-                        fs.filler_days, history_rng.randint(1, min(args.history_nights, len(fs.filler_days)))))
-                    if history_rng.random() < args.history_chance else e for e in mine]
+            mine = _with_filler_nights(mine, fs, with_history_nights, args.history_nights, args.history_chance,
+                                       random.Random(f"history-nights/{args.seed}/{step}/{rank}"))
         batch = make_batch(fs, mine, device)
         loss, stats = ddp(batch, passes)
         opt.zero_grad(set_to_none=True)
