@@ -60,6 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dreamchat.models import wake as wake_module  # noqa: E402
 from dreamchat.models.memory import MemoryModel, shifted  # noqa: E402
+from dreamchat.recall import STOPWORDS  # noqa: E402  (the app's words that carry no fact)
 
 KNOBS = {"copy_scale": 1.0, "gate": 0.0, "wording": 1.0, "sharpen": 1.0, "write": 0.0, "forget": 1.0,
          "centre": 0.0, "skip_system": 0.0, "skip_control": 0.0, "spread": 0.0, "span": 6.0,
@@ -232,15 +233,6 @@ def _sharpened(read_memory, power: float):
         copy = torch.where(copy > 0, top * (copy.clamp(min=0) / top) ** power, copy)
         return copy + words, new_qbuf
     return read
-
-
-STOPWORDS = frozenset("""a an the and or but so if of to in on at by for with from as into onto about over
-after before than then that this these those there here what which who whom whose when where why how
-i me my mine you your yours he him his she her hers it its we us our they them their is are was were be
-been being am do does did done have has had having will would shall should can could may might must
-not no yes just also too very really still now soon today tomorrow yesterday lol haha oh ok okay well
-all any some one two new old up out off again all's it's that's i'm i've i'd you're we're they're
-s t ve re ll d m""".split())
 
 
 def content_words(backbone, memory: MemoryModel, control: torch.Tensor) -> dict[str, torch.Tensor]:

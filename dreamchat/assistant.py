@@ -184,9 +184,10 @@ class Assistant:
         self._sync_context(target[:-1])
         sampling = self.config.sampling
         max_tokens = min(sampling.max_tokens, self.backbone.n_ctx - len(target) - 1)
+        hook, memory = self._reply_hook()
         events = generate(
             self.backbone, target[-1:], Sampler.from_settings(sampling), max_tokens=max_tokens,
-            hook=self._reply_hook(), want_hidden=True,
+            hook=hook, want_hidden=True,
         )
         first_piece_at = None
         try:
@@ -202,17 +203,27 @@ class Assistant:
                     yield ReplyDone(
                         text=reply, tokens=event.n_tokens, tokens_per_s=event.tokens_per_s,
                         first_token_s=(first_piece_at or time.perf_counter()) - started,
-                        finish_reason=event.finish_reason,
+                        finish_reason=event.finish_reason, recalled=self._recalled(memory),
                     )
         finally:
             events.close()
+
+    def _recalled(self, memory) -> tuple:
+        """What the memory supplied to the reply just made, and where it was said (`recall.py`)."""
+        if memory is None or not any(memory.decided):
+            return ()
+        from dreamchat.recall import recalled_phrases, recollections
+
+        pieces = [self.backbone.token_bytes(t) for t in memory.reply]
+        return recollections(recalled_phrases(pieces, memory.decided), self.journal.search)
 
     def _reserve(self) -> int:
         return min(REPLY_RESERVE, self.config.sampling.max_tokens, self.backbone.n_ctx // 4)
 
     def _reply_hook(self):
         """The one place where the memory side meets the backbone: mirror each token's hidden
-        state (a restarted wake session re-reads them) and add the memory's bias (`ReplyHook`)."""
+        state (a restarted wake session re-reads them) and add the memory's bias (`ReplyHook`).
+        Returns (the hook for generate, the ReplyHook or None without a memory)."""
         memory = None
         if self._wake is not None:
             from dreamchat.models.wake import ReplyHook  # torch is loaded with the memory, not before
@@ -221,7 +232,7 @@ class Assistant:
         def hook(logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
             self._ctx_hidden.append(hidden)
             return memory(logits, hidden, tokens) if memory is not None else logits
-        return hook
+        return hook, memory
 
     def _render(self, messages: list[Message], user_text: str | None = None) -> list[int]:
         """The day's tokens as the backbone sees them (+ a new user turn and the reply prompt)."""

@@ -26,6 +26,27 @@ class NapStarted:
 
 
 @dataclass(frozen=True)
+class Recollection:
+    """Words of a reply that the memory supplied, and the latest slept message that holds them
+    (`dreamchat/recall.py`); no source when no slept message holds them."""
+
+    text: str
+    source_role: str | None = None  # "user" or "assistant"
+    source_time: datetime | None = None  # aware, UTC
+    source_snippet: str | None = None  # the message around the words, the words in [brackets]
+
+    def describe(self, when: str = "") -> str:
+        """One line: '“Pickle”: you, 2026-11-27: “my cat is called [Pickle]”' (`when` formats
+        source_time; the front ends pass their own format)."""
+        if self.source_snippet is None:
+            return f"“{self.text}”: in nothing slept so far (the memory may have garbled it)"
+        who = "you" if self.source_role == "user" else "I"
+        at = f", {when}" if when else ""
+        snippet = " ".join(self.source_snippet.split())
+        return f"“{self.text}”: {who}{at}: “{snippet}”"
+
+
+@dataclass(frozen=True)
 class ReplyDone:
     """The reply finished and both turns are in the journal."""
 
@@ -34,6 +55,7 @@ class ReplyDone:
     tokens_per_s: float
     first_token_s: float  # time from send() to the first piece
     finish_reason: str  # "stop" (end of turn) or "length" (max_tokens reached)
+    recalled: tuple[Recollection, ...] = ()  # what the memory supplied, and where it was said
 
 
 @dataclass(frozen=True)

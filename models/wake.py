@@ -288,16 +288,27 @@ class ReplyHook:
       any other token back to back.
 
     The first call carries the last prompt token (see `generate`); every later one a reply token.
+
+    It also notes which reply tokens the memory chose (`decided`): those it pushed by at least
+    `DECIDED_PUSH` logits where the backbone alone would have preferred another token, other than
+    the wording path's own reply-template words ("Your", "called"), which are not recollections. The assistant
+    turns them into the words it answered from memory and finds where the user said them
+    (`dreamchat/recall.py`).
     """
 
     RUN = 3  # tokens in a run that the memory will not help repeat
+    DECIDED_PUSH = 2.0  # logits: a smaller push only breaks near-ties the backbone had anyway
 
     def __init__(self, session: WakeSession, repeatable: Collection[int] = frozenset()):
         self.session = session
         self.repeatable = repeatable
         self.reply: list[int] = []
         self.followers: dict[tuple[int, ...], set[int]] = {}  # (RUN - 1) tokens -> tokens seen after them
+        self.decided: list[bool] = []  # per token of `reply`: the memory's push chose it
+        model = getattr(session, "model", None)
+        self.wording = frozenset(model.wording_ids.tolist()) if model is not None else frozenset()
         self._prompt_fed = False
+        self._step: tuple[SparseBias, np.ndarray, float] | None = None  # last bias, backbone logits there, top
 
     def __call__(self, logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
         token = int(tokens[-1])
@@ -306,10 +317,21 @@ class ReplyHook:
         self._prompt_fed = True
         bias = self.withhold(self.session.feed(hidden[None, :], np.array([token])))
         if len(bias.ids):
+            self._step = (bias, logits[bias.ids].copy(), float(logits.max()))
             logits[bias.ids] += bias.values
+        else:
+            self._step = None
         return logits
 
+    def _chosen_by_memory(self, token: int) -> bool:
+        if self._step is None or token in self.wording:
+            return False
+        bias, backbone, top = self._step
+        at = np.flatnonzero(bias.ids == token)
+        return bool(len(at)) and bias.values[at[0]] >= self.DECIDED_PUSH and backbone[at[0]] < top
+
     def _add(self, token: int) -> None:
+        self.decided.append(self._chosen_by_memory(token))
         self.reply.append(token)
         if len(self.reply) >= self.RUN:
             self.followers.setdefault(tuple(self.reply[-self.RUN:-1]), set()).add(token)

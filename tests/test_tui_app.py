@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from dreamchat.assistant import Assistant
 from dreamchat.config import Config
 from dreamchat.errors import ContextFullError
+from dreamchat.events import Recollection
 from dreamchat.tui.host import StatusInfo
 from dreamchat.tui.app import create_app
+from dreamchat.tui.formatting import when
 from dreamchat.tui.screens.confirm import ConfirmScreen
 from dreamchat.tui.screens.help import HelpScreen
 from dreamchat.tui.screens.messages import MessageListScreen
@@ -518,6 +520,22 @@ async def test_a_failed_reply_goes_through_the_cleanup_path():
         await wait_until(pilot, lambda: app.busy is None and not app.chat.messages())
         assert app.prompt.text == "A very long message" and fake.messages == []
         assert any("send a shorter one" in n for n in _notifications(app))
+
+
+@run_async
+async def test_what_the_memory_supplied_is_shown_under_the_reply():
+    said = datetime(2026, 11, 27, 21, 3, tzinfo=timezone.utc)
+    fake = FakeAssistant(reply="Your cat is called Pickle.", recalled=(
+        Recollection("Pickle", "user", said, "My cat is called [Pickle]."), Recollection("Hilac")))
+    app = create_app(lambda: fake, fake.config)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await send(app, pilot, "What is my cat called?")
+        reply = app.chat.messages()[-1]
+        lines = [str(label.render()) for label in reply.query(".message-recall")]
+        assert lines == [f"from memory: “Pickle”: you, {when(said)}: “My cat is called [Pickle].”",
+                         "from memory: “Hilac”: in nothing slept so far (the memory may have garbled it)"]
+        assert reply.text == "Your cat is called Pickle."   # copying the reply copies the reply alone
 
 
 @run_async

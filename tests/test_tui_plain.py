@@ -93,3 +93,19 @@ def test_morning_auto_sleep_before_the_loop():
               interactive=False)
     assert fake.sleep_calls == [(None, "night")]
     assert "Slept on" in out.getvalue() and fake.closed
+
+
+def test_a_person_is_told_what_the_memory_supplied_a_pipe_is_not():
+    from dreamchat.events import Recollection
+    from dreamchat.tui.formatting import when
+    from dreamchat.tui.plain import PlainSession
+
+    said = datetime(2026, 11, 27, 21, 3, tzinfo=timezone.utc)
+    fake = FakeAssistant(reply="It's Pickle.", recalled=(Recollection("Pickle", "user", said, "my cat [Pickle]"),))
+    for interactive in (True, False):
+        out, err = io.StringIO(), io.StringIO()
+        PlainSession(fake, stdin=io.StringIO(""), stdout=out, stderr=err, interactive=interactive).reply("Cat?")
+        assert out.getvalue() == "It's Pickle.\n"
+        told = [line for line in err.getvalue().splitlines() if "from memory" in line]
+        assert told == (["[from memory: “Pickle”: you, " + when(said) + ": “my cat [Pickle]”]"]
+                        if interactive else [])

@@ -29,7 +29,7 @@ from textual.worker import get_current_worker
 
 from dreamchat.errors import DreamchatError, TowerMismatch
 from dreamchat.events import NapStarted, ReplyDone, ReplyPiece
-from dreamchat.tui import commands
+from dreamchat.tui import commands, formatting
 from dreamchat.tui.commands import COMMANDS, Command, CommandError, Invocation, SlashCommandProvider
 from dreamchat.tui.handlers import CommandHandlers
 from dreamchat.tui.host import AssistantHost, StatusInfo, read_status
@@ -380,6 +380,7 @@ class DreamchatApp(CommandHandlers, App[None]):
         await bubble.finish(done.text if done else None)
         if done is not None:
             self.last_reply = done
+            await bubble.add_recollections(formatting.recollection_lines(done.recalled))
             self.status_bar.show_speed(done.tokens_per_s)
             if done.finish_reason == "length":
                 self.notify("The reply hit max_tokens and was cut; raise it with /set max_tokens N.",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from dreamchat.events import MemoryStatus
+from dreamchat.events import MemoryStatus, Recollection
 from dreamchat.tui.night import local_naive
 
 SHOWN_SETTINGS = ("sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.min_p",
@@ -59,6 +59,11 @@ def memory_markdown(status: MemoryStatus) -> str:
 def one_line(text: str, width: int = 100) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def recollection_lines(recalled: Sequence[Recollection]) -> list[str]:
+    """Under a reply: 'from memory: “Pickle”: you, 2026-11-27 21:03: “my cat is called [Pickle]”'."""
+    return [f"from memory: {r.describe(when(r.source_time) if r.source_time else '')}" for r in recalled]
 
 
 def message_line(message: Any, width: int = 100) -> str:

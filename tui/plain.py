@@ -105,6 +105,8 @@ class PlainSession:
                     self.stdout.write("\n")
                     self.stdout.flush()
                     if self.interactive:
+                        for line in formatting.recollection_lines(event.recalled):
+                            self.tell(f"[{line}]")
                         self.tell(f"[{event.tokens} tokens, {event.tokens_per_s:.1f} tok/s]")
         except KeyboardInterrupt:
             self.stdout.write("\n")

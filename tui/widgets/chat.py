@@ -95,6 +95,11 @@ class ChatMessage(Vertical, can_focus=True):
             self.text = text
         await self.body.update(self._markdown(self.text))
 
+    async def add_recollections(self, lines: list[str]) -> None:
+        """Small lines under the reply: what the memory supplied and where it was said."""
+        for line in lines:
+            await self.mount(Label(line, classes="message-recall", markup=False))
+
     # -- keys --------------------------------------------------------------------------------------
 
     def action_copy(self) -> None:
