@@ -147,7 +147,7 @@ def cmd_send(args, home, model) -> int:
                 print(f"(context full: napping on {event.tokens:,} older tokens)", file=sys.stderr)
             elif isinstance(event, ReplyDone):
                 sys.stdout.write("\n")
-                if sys.stderr.isatty():  # for a person; stdout stays the reply alone
+                if sys.stderr.isatty() and assistant.config.tui.memory_sources:  # stdout: the reply alone
                     from dreamchat.tui.formatting import recollection_lines
 
                     for line in recollection_lines(event.recalled):

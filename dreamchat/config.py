@@ -103,6 +103,8 @@ class TuiSettings:
                          "gruvbox, ...).")
     bindings: dict[str, str] = setting({}, "Key overrides: action = \"key\" pairs, e.g. "
                                        "quit = \"ctrl+q\"; empty = the built-in keys.")
+    memory_sources: bool = setting(True, "Under a reply, show the words the memory supplied and the "
+                                   "message where they were said (the memory can mix facts up).")
 
 
 @dataclass(frozen=True)

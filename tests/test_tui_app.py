@@ -536,6 +536,9 @@ async def test_what_the_memory_supplied_is_shown_under_the_reply():
         assert lines == [f"from memory: “Pickle”: you, {when(said)}: “My cat is called [Pickle].”",
                          "from memory: “Hilac”: in nothing slept so far (the memory may have garbled it)"]
         assert reply.text == "Your cat is called Pickle."   # copying the reply copies the reply alone
+        app.config = app.config.with_setting("tui.memory_sources", "false")   # what /set does
+        await send(app, pilot, "And my cat?")
+        assert not app.chat.messages()[-1].query(".message-recall")
 
 
 @run_async

@@ -103,9 +103,14 @@ def test_a_person_is_told_what_the_memory_supplied_a_pipe_is_not():
     said = datetime(2026, 11, 27, 21, 3, tzinfo=timezone.utc)
     fake = FakeAssistant(reply="It's Pickle.", recalled=(Recollection("Pickle", "user", said, "my cat [Pickle]"),))
     for interactive in (True, False):
+        fake.config = Config()
         out, err = io.StringIO(), io.StringIO()
         PlainSession(fake, stdin=io.StringIO(""), stdout=out, stderr=err, interactive=interactive).reply("Cat?")
         assert out.getvalue() == "It's Pickle.\n"
         told = [line for line in err.getvalue().splitlines() if "from memory" in line]
         assert told == (["[from memory: “Pickle”: you, " + when(said) + ": “my cat [Pickle]”]"]
                         if interactive else [])
+        fake.config = Config().with_setting("tui.memory_sources", "false")     # /set tui.memory_sources false
+        err = io.StringIO()
+        PlainSession(fake, stdin=io.StringIO(""), stdout=io.StringIO(), stderr=err, interactive=True).reply("Cat?")
+        assert "from memory" not in err.getvalue()

@@ -380,7 +380,8 @@ class DreamchatApp(CommandHandlers, App[None]):
         await bubble.finish(done.text if done else None)
         if done is not None:
             self.last_reply = done
-            await bubble.add_recollections(formatting.recollection_lines(done.recalled))
+            if self.config.tui.memory_sources:
+                await bubble.add_recollections(formatting.recollection_lines(done.recalled))
             self.status_bar.show_speed(done.tokens_per_s)
             if done.finish_reason == "length":
                 self.notify("The reply hit max_tokens and was cut; raise it with /set max_tokens N.",

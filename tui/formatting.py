@@ -12,7 +12,7 @@ from dreamchat.tui.night import local_naive
 
 SHOWN_SETTINGS = ("sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.min_p",
                   "sampling.repeat_penalty", "sampling.seed", "sampling.max_tokens", "sleep.passes",
-                  "tui.theme")
+                  "tui.theme", "tui.memory_sources")
 
 
 def when(moment: datetime | str | None) -> str:

@@ -105,7 +105,8 @@ class PlainSession:
                     self.stdout.write("\n")
                     self.stdout.flush()
                     if self.interactive:
-                        for line in formatting.recollection_lines(event.recalled):
+                        shown = event.recalled if self.assistant.config.tui.memory_sources else ()
+                        for line in formatting.recollection_lines(shown):
                             self.tell(f"[{line}]")
                         self.tell(f"[{event.tokens} tokens, {event.tokens_per_s:.1f} tok/s]")
         except KeyboardInterrupt:
