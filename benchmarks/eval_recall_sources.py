@@ -6,13 +6,12 @@ Under a reply, the app shows the words the memory supplied and the latest slept 
 them (`dreamchat/recall.py`). This measures that line on held-out probes (one night, N passes,
 greedy, the app's reply hook), three kinds of reply:
 
-- recalled: the reply holds the answer. Counted: the line names the answer, with a message that
-  holds it as its source (the user sees where the fact came from);
+- recalled: the reply holds the answer. Counted: a line's source message holds the answer (the
+  user sees where the fact came from);
 - missed, naming another value the user stated (a mix-up: "Your car is Royal Feather School."):
-  the line names that value with the message it came from, which is about something else (the user
-  can see the mix-up);
+  a line's source holds that value, a message about something else (the user can see the mix-up);
 - untold: asked about a kind of fact the episode never stated (`eval_untold.py`'s questions), the
-  reply names one of its stated values: the line shows where that value was said.
+  reply names one of its stated values: a line's source holds that value.
 
 And how often the line shows anything at all on each kind. The journal's search is played by a
 matcher with its semantics (every word of the phrase, case-insensitive, anywhere in the message),
@@ -120,8 +119,10 @@ def main() -> int:
                 else:
                     value = names_a_stated_value(reply, stated)
                     kind = "untold, names a stated value" if value else "untold, other"
-                pointed = bool(value) and any(normalise(value) in normalise(text) and snippet is not None
-                                              and normalise(value) in normalise(snippet) for text, snippet in shown)
+                # the user sees the message that said the value (the line's words may be only
+                # part of it: "Tuesday" of "Tuesday the 7th", the rest being the backbone's)
+                pointed = bool(value) and any(snippet is not None and normalise(value) in normalise(snippet)
+                                              for _, snippet in shown)
                 tally[(source, kind, "n")] += 1
                 tally[(source, kind, "shown")] += bool(shown)
                 tally[(source, kind, "pointed")] += pointed
@@ -129,7 +130,7 @@ def main() -> int:
                                 "reply": reply, "value": value, "lines": shown, "pointed": pointed})
         print(dict(tally), file=sys.stderr, flush=True)
 
-    print("kind of reply                         source      replies  a line shown  the value and its message")
+    print("kind of reply                         source      replies  a line shown  a source holds the value")
     for (src, kind, what), n in sorted(tally.items()):
         if what != "n":
             continue

@@ -30,6 +30,7 @@ s t ve re ll d m""".split())
 
 WORD = re.compile(r"\w[\w'’-]*")
 MAX_RECOLLECTIONS = 3  # a reply that recalls more is rare; more lines would bury the reply
+MAX_RUN = 8  # longest run of words looked up as one (a phrase is cut into runs, longest first)
 
 
 def recalled_phrases(pieces: Sequence[bytes], decided: Sequence[bool]) -> list[str]:
@@ -91,20 +92,14 @@ def _marked_characters(pieces: Sequence[bytes], decided: Sequence[bool]) -> tupl
 
 
 def recollections(phrases: Sequence[str], search: Callable[[str], list[SearchHit]]) -> tuple[Recollection, ...]:
-    """Each phrase with the latest slept message that holds its words (the user's own before the
-    assistant's), at most `MAX_RECOLLECTIONS`. A phrase that no message holds whole is looked up
-    word by word, since the memory may join words of two facts ("pelmeni paragliding"); what is
-    still not found is shown without a source. `search` is the journal's full-text search."""
+    """Each phrase with the latest slept message that holds it word for word (the user's own before
+    the assistant's), at most `MAX_RECOLLECTIONS` lines. A phrase no message holds whole is split
+    into the longest runs of its words that one message holds, since the memory may join words of
+    two facts ("pelmeni paragliding"); words no message holds stay together, without a source.
+    `search` is the journal's full-text search."""
     out: list[Recollection] = []
     for phrase in phrases:
-        found = _latest_source(phrase, search)
-        parts = [(phrase, found)]
-        if found is None and " " in phrase:
-            words = [w for w in phrase.split(" ") if w.lower() not in STOPWORDS]
-            sources = [_latest_source(w, search) for w in words]
-            if any(sources):
-                parts = [(w, hit) for w, hit in zip(words, sources)]
-        for text, hit in parts:
+        for text, hit in _said_parts(phrase.split(" "), search):
             if len(out) == MAX_RECOLLECTIONS:
                 return tuple(out)
             if any(r.text == text for r in out):
@@ -115,6 +110,37 @@ def recollections(phrases: Sequence[str], search: Callable[[str], list[SearchHit
     return tuple(out)
 
 
+def _said_parts(words: list[str], search: Callable[[str], list[SearchHit]]) -> list[tuple[str, SearchHit | None]]:
+    """`words` cut into runs that a slept message holds (longest first, from the left) and runs of
+    words that none holds; runs of stop words only are dropped."""
+    parts: list[tuple[str, SearchHit | None]] = []
+    unheld: list[str] = []
+    i = 0
+    while i < len(words):
+        for j in range(min(len(words), i + MAX_RUN), i, -1):
+            hit = _latest_source(" ".join(words[i:j]), search)
+            if hit is not None:
+                break
+        else:
+            unheld.append(words[i])
+            i += 1
+            continue
+        if unheld:
+            parts.append((" ".join(unheld), None))
+            unheld = []
+        parts.append((" ".join(words[i:j]), hit))
+        i = j
+    if unheld:
+        parts.append((" ".join(unheld), None))
+    return [(text, hit) for text, hit in parts if any(w.lower() not in STOPWORDS for w in text.split(" "))]
+
+
 def _latest_source(phrase: str, search: Callable[[str], list[SearchHit]]) -> SearchHit | None:
-    slept = [hit for hit in search(phrase) if hit.sleep_id is not None]
+    """The latest slept message that holds `phrase` word for word (punctuation and case aside)."""
+    wanted = f" {_plain(phrase)} "
+    slept = [hit for hit in search(phrase) if hit.sleep_id is not None and wanted in f" {_plain(hit.text)} "]
     return max(slept, key=lambda hit: (hit.role == "user", hit.created, hit.id)) if slept else None
+
+
+def _plain(text: str) -> str:
+    return " ".join(WORD.findall(text.lower()))

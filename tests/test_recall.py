@@ -173,3 +173,17 @@ def test_a_reply_says_what_the_memory_supplied_and_where_it_was_said(tmp_path, t
         (line,) = after.recalled
         assert (line.text, line.source_role) == ("Pickle", "user")
         assert line.source_snippet == "My cat is called [Pickle]."
+
+
+def test_a_phrase_is_cut_where_no_message_holds_it_word_for_word(tmp_path):
+    with Journal(tmp_path / "journal.db") as journal:
+        journal.append_exchange("We had lunch at her favourite place, Casa Lindoro.", "Nice.", 9, 2)
+        journal.append_exchange("lol the cat is called Mr. Pumpernickel", "Ha.", 9, 2)
+        _sleep(journal)
+        # every word is in the first message, but not "place is Casa" in a row
+        place, casa = recollections(["place is Casa Lindoro"], journal.search)
+        assert (place.text, casa.text) == ("place", "Casa Lindoro") and casa.source_role == "user"
+        (cat,) = recollections(["Mr Pumpernickel"], journal.search)          # punctuation aside
+        assert "Pumpernickel" in cat.source_snippet
+        lindoro, garbled = recollections(["Lindoro Oostarium"], journal.search)
+        assert (lindoro.source_role, garbled) == ("user", Recollection("Oostarium"))
