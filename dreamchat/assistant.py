@@ -215,7 +215,7 @@ class Assistant:
         from dreamchat.recall import recalled_phrases, recollections
 
         pieces = [self.backbone.token_bytes(t) for t in memory.reply]
-        return recollections(recalled_phrases(pieces, memory.decided), self.journal.search)
+        return recollections(recalled_phrases(pieces, memory.decided), self.journal.search_slept)
 
     def _reserve(self) -> int:
         return min(REPLY_RESERVE, self.config.sampling.max_tokens, self.backbone.n_ctx // 4)

@@ -241,14 +241,22 @@ class Journal:
 
     def search(self, query: str, limit: int = 50) -> list[SearchHit]:
         """Full-text search, best matches first. Any user text is a safe query."""
+        return self._search(query, "", "messages_fts.rank", limit)
+
+    def search_slept(self, query: str, limit: int = 20) -> list[SearchHit]:
+        """Full-text search of the messages a sleep consolidated (what the memory can have learned),
+        the user's own first, then newest first: where a remembered word was most recently said."""
+        return self._search(query, "AND m.sleep_id IS NOT NULL", "m.role = 'user' DESC, m.id DESC", limit)
+
+    def _search(self, query: str, where: str, order: str, limit: int) -> list[SearchHit]:
         match = fts_query(query)
         if not match:
             return []
-        sql = """
+        sql = f"""
             SELECT m.id, m.role, m.text, m.tokens, m.created, m.sleep_id,
                    snippet(messages_fts, 0, '[', ']', '…', 12) AS snippet, messages_fts.rank AS rank
             FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid
-            WHERE messages_fts MATCH ? ORDER BY messages_fts.rank LIMIT ?
+            WHERE messages_fts MATCH ? {where} ORDER BY {order} LIMIT ?
         """
         with self._lock:
             return [SearchHit(*_with_times(row, 4)) for row in self.db.execute(sql, [match, limit]).fetchall()]

@@ -54,13 +54,13 @@ def test_the_latest_slept_message_of_the_users_own_is_the_source(tmp_path):
         journal.append_exchange("Actually my cat is called Pickle Junior now.", "Noted.", 9, 3)
         _sleep(journal)
         journal.append_exchange("Pickle ate my homework.", "Oh no.", 6, 3)   # today's: not slept
-        (found,) = recollections(["Pickle"], journal.search)
+        (found,) = recollections(["Pickle"], journal.search_slept)
         assert found.source_role == "user" and "[Pickle] Junior" in found.source_snippet
         assert found.source_time == journal.messages()[2].created
         # only the assistant said it: the assistant is the source
         journal.append_exchange("Guess.", "Is it Nutmeg?", 2, 4)
         _sleep(journal)
-        (found,) = recollections(["Nutmeg"], journal.search)
+        (found,) = recollections(["Nutmeg"], journal.search_slept)
         assert found.source_role == "assistant" and found.describe("2026-11-27 21:03").startswith(
             "“Nutmeg”: I, 2026-11-27 21:03: “Is it [Nutmeg]")
 
@@ -70,14 +70,14 @@ def test_words_of_two_facts_are_traced_one_by_one_and_unknown_words_have_no_sour
         journal.append_exchange("My favourite food is pelmeni.", "Yum.", 6, 2)
         journal.append_exchange("I joined a paragliding club.", "Brave!", 6, 2)
         _sleep(journal)
-        food, club, garbled = recollections(["pelmeni paragliding", "Hilacassac"], journal.search)
+        food, club, garbled = recollections(["pelmeni paragliding", "Hilacassac"], journal.search_slept)
         assert (food.text, club.text) == ("pelmeni", "paragliding")
         assert "[pelmeni]" in food.source_snippet and "[paragliding]" in club.source_snippet
         assert garbled == Recollection("Hilacassac")
         assert garbled.describe() == "“Hilacassac”: in nothing slept so far (the memory may have garbled it)"
         # a phrase whose words are in no message at all stays whole
-        assert recollections(["orange decorating"], journal.search) == (Recollection("orange decorating"),)
-        many = recollections([f"word{i}" for i in range(MAX_RECOLLECTIONS + 2)], journal.search)
+        assert recollections(["orange decorating"], journal.search_slept) == (Recollection("orange decorating"),)
+        many = recollections([f"word{i}" for i in range(MAX_RECOLLECTIONS + 2)], journal.search_slept)
         assert len(many) == MAX_RECOLLECTIONS
 
 
@@ -181,9 +181,9 @@ def test_a_phrase_is_cut_where_no_message_holds_it_word_for_word(tmp_path):
         journal.append_exchange("lol the cat is called Mr. Pumpernickel", "Ha.", 9, 2)
         _sleep(journal)
         # every word is in the first message, but not "place is Casa" in a row
-        place, casa = recollections(["place is Casa Lindoro"], journal.search)
+        place, casa = recollections(["place is Casa Lindoro"], journal.search_slept)
         assert (place.text, casa.text) == ("place", "Casa Lindoro") and casa.source_role == "user"
-        (cat,) = recollections(["Mr Pumpernickel"], journal.search)          # punctuation aside
+        (cat,) = recollections(["Mr Pumpernickel"], journal.search_slept)          # punctuation aside
         assert "Pumpernickel" in cat.source_snippet
-        lindoro, garbled = recollections(["Lindoro Oostarium"], journal.search)
+        lindoro, garbled = recollections(["Lindoro Oostarium"], journal.search_slept)
         assert (lindoro.source_role, garbled) == ("user", Recollection("Oostarium"))
