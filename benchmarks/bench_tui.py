@@ -27,8 +27,11 @@ import time
 from pathlib import Path
 
 STREAM_PROMPT = "Write a short story about a lighthouse keeper and a cat."
+# A day, its night, and a question the memory answers (with the line that says where from).
 SCREENSHOT_TURNS = ("What is the capital of France? Answer in one sentence.",
-                    "Show a Python one-liner that reverses a string.")
+                    "My sister Maya just moved to Lisbon, and my dog is called Biscuit.",
+                    "/sleep",
+                    "What is my dog called?")
 
 
 def rss_mib() -> tuple[float, float]:
@@ -162,15 +165,21 @@ async def streaming_latency(keys: int) -> dict:
 
 
 async def screenshot(path: Path) -> None:
-    """A short real conversation with the default model, saved as SVG (for the README)."""
+    """A short real conversation with the default model and a night's sleep, saved as SVG (for the
+    README)."""
     home = tempfile.mkdtemp(prefix="bench-tui-")
     app = make_app(home, max_tokens=64)
     async with app.run_test(size=(100, 32)) as pilot:
         await wait_until(pilot, lambda: app.ready)
+        from dreamchat.tui.screens.sleep import SleepScreen
+
         for turn in SCREENSHOT_TURNS:
             app.prompt.set_text(turn)
             await pilot.press("enter")
             await wait_until(pilot, lambda: app.busy is None)
+            if isinstance(app.screen, SleepScreen):  # the night's report: close it, as a user would
+                await wait_until(pilot, lambda: app.screen.finished)
+                await pilot.press("escape")
         await pilot.pause(0.3)
         app.save_screenshot(filename=path.name, path=str(path.parent))
 

@@ -13,6 +13,9 @@ greedy, the app's reply hook), three kinds of reply:
 - untold: asked about a kind of fact the episode never stated (`eval_untold.py`'s questions), the
   reply names one of its stated values: a line's source holds that value.
 
+- general: a general-knowledge question (`general_chat`'s held-out list, `--general` per synthetic
+  episode) with the episode's night in memory; any line there is a false alarm.
+
 And how often the line shows anything at all on each kind. The journal's search is played by a
 matcher with its semantics (every word of the phrase, case-insensitive, anywhere in the message),
 over the slept days' messages.
@@ -58,6 +61,7 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=24)
     parser.add_argument("--natural", type=int, default=0, help="the first N natural conversations")
     parser.add_argument("--untold", type=int, default=3, help="untold questions per synthetic episode")
+    parser.add_argument("--general", type=int, default=1, help="general-knowledge questions per synthetic episode")
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="write every reply and its lines here")
@@ -71,6 +75,8 @@ def main() -> int:
     from dreamchat.models import wake
     from dreamchat.models.backbone import Backbone
     from dreamchat.models.episodes import make_episodes, natural_conversations
+    from dreamchat.models.general_chat import GENERAL_CHAT
+    from dreamchat.models.episodes import Probe
     from dreamchat.models.evaluate import BenchmarkConfig, MemoryBenchmark, normalise, recalled
     from dreamchat.models.memory import MemoryModel, default_weights_path
     from dreamchat.recall import recalled_phrases, recollections
@@ -88,22 +94,26 @@ def main() -> int:
     memory = MemoryModel.load(default_weights_path(), bb.output_embeddings(), bb.fingerprint)
     bench = MemoryBenchmark(bb, memory, BenchmarkConfig(system_prompt=Config().system_prompt))
 
+    general = [q for q, _ in GENERAL_CHAT["test"]]
     scenarios = []
     for seed in (int(s) for s in args.seeds.split(",") if s.strip()):
         episodes = make_episodes(args.episodes, split="test", seed=seed)
         for i, ep in enumerate(episodes):
-            scenarios.append(("synthetic", ep, untold_questions(episodes, i, args.untold)))
-    scenarios += [("natural", ep, []) for ep in natural_conversations()[:args.natural]]
+            asked_general = [general[(len(scenarios) * args.general + k) % len(general)] for k in range(args.general)]
+            scenarios.append(("synthetic", ep, untold_questions(episodes, i, args.untold), asked_general))
+    scenarios += [("natural", ep, [], []) for ep in natural_conversations()[:args.natural]]
 
     tally = collections.Counter()
     records = []
-    for source, ep, untold in scenarios:
+    for source, ep, untold, questions in scenarios:
         stated = [p.answer for p in ep.probes]
         for day in sorted({p.day for p in ep.probes}):
             state = bench.sleep_through(ep.days[:day], args.passes)
             search = searcher(ep.days[:day])
             asked = [(p, "told") for p in ep.probes if p.day == day]
-            asked += [(p, "untold") for p in untold] if day == min(p.day for p in ep.probes) else []
+            first = day == min(p.day for p in ep.probes)
+            asked += [(p, "untold") for p in untold] if first else []
+            asked += [(Probe(day, q, "", "", "general", False), "general") for q in questions] if first else []
             for probe, told in asked:
                 hooks.clear()
                 reply = bench.ask(ep.days[day], probe.question, {"m": state})["m"][0]
@@ -111,7 +121,9 @@ def main() -> int:
                 lines = recollections(recalled_phrases([bb.token_bytes(t) for t in hook.reply], hook.decided),
                                       search)
                 shown = [(r.text, r.source_snippet) for r in lines]
-                if told == "told":
+                if told == "general":
+                    value, kind = "", "general question"
+                elif told == "told":
                     kind = "recalled" if recalled(probe.answer, reply) else "missed"
                     value = probe.answer if kind == "recalled" else names_a_stated_value(reply, stated)
                     if kind == "missed":
@@ -134,7 +146,7 @@ def main() -> int:
     for (src, kind, what), n in sorted(tally.items()):
         if what != "n":
             continue
-        pointed = "" if kind in ("untold, other", "missed, no stated value") else f"{tally[(src, kind, 'pointed')]:>5}"
+        pointed = "" if kind in ("untold, other", "missed, no stated value", "general question") else f"{tally[(src, kind, 'pointed')]:>5}"
         print(f"{kind:<38}{src:<12}{n:>7}{tally[(src, kind, 'shown')]:>14}{pointed:>27}")
     bb.close()
     if args.json:
