@@ -14,7 +14,8 @@ greedy, the app's reply hook), three kinds of reply:
   reply names one of its stated values: a line's source holds that value.
 
 - general: a general-knowledge question (`general_chat`'s held-out list, `--general` per synthetic
-  episode) with the episode's night in memory; any line there is a false alarm.
+  episode) with the episode's night in memory; a line there is the memory intruding on an ordinary
+  answer ("It's Seat Ibiza." to a question about dinner manners), shown for what it is.
 
 And how often the line shows anything at all on each kind. The journal's search is played by a
 matcher with its semantics (every word of the phrase, case-insensitive, anywhere in the message),

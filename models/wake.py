@@ -308,7 +308,7 @@ class ReplyHook:
         model = getattr(session, "model", None)
         self.wording = frozenset(model.wording_ids.tolist()) if model is not None else frozenset()
         self._prompt_fed = False
-        self._step: tuple[SparseBias, np.ndarray, float] | None = None  # last bias, backbone logits there, top
+        self._step: tuple[SparseBias, int] | None = None  # the last step's bias and the backbone's own top token
 
     def __call__(self, logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
         token = int(tokens[-1])
@@ -317,7 +317,7 @@ class ReplyHook:
         self._prompt_fed = True
         bias = self.withhold(self.session.feed(hidden[None, :], np.array([token])))
         if len(bias.ids):
-            self._step = (bias, logits[bias.ids].copy(), float(logits.max()))
+            self._step = (bias, int(np.argmax(logits)))
             logits[bias.ids] += bias.values
         else:
             self._step = None
@@ -326,9 +326,16 @@ class ReplyHook:
     def _chosen_by_memory(self, token: int) -> bool:
         if self._step is None or token in self.wording:
             return False
-        bias, backbone, top = self._step
-        at = np.flatnonzero(bias.ids == token)
-        return bool(len(at)) and bias.values[at[0]] >= self.DECIDED_PUSH and backbone[at[0]] < top
+        bias, backbone_top = self._step
+        if token == backbone_top:
+            return False
+        i = int(np.searchsorted(bias.ids, token))    # a WakeSession's ids are sorted ...
+        if not (i < len(bias.ids) and bias.ids[i] == token):
+            at = np.flatnonzero(bias.ids == token)   # ... a stand-in's may not be
+            if not len(at):
+                return False
+            i = int(at[0])
+        return bool(bias.values[i] >= self.DECIDED_PUSH)
 
     def _add(self, token: int) -> None:
         self.decided.append(self._chosen_by_memory(token))
