@@ -76,3 +76,19 @@ def test_a_fact_told_yesterday_is_recalled_after_a_night(home, real_model_path):
     assert report["slept"] and report["snapshot"]
     answer = dreamchat(["send", "What is my cat called?"], home, models_dir)
     assert "pickle" in answer.stdout.lower(), answer.stdout
+
+
+def test_a_recalled_fact_says_where_it_was_said(home, real_model_path, monkeypatch):
+    """After a night the real memory answers, and the reply's from-memory line points at the
+    message that told it (`dreamchat/recall.py`)."""
+    from dreamchat.assistant import Assistant
+    from dreamchat.events import ReplyDone
+
+    monkeypatch.setenv("DREAMCHAT_MODELS_DIR", str(real_model_path.parent))
+    with Assistant.open(home=str(home)) as assistant:
+        list(assistant.send("My sister Maya just moved to Lisbon, and my dog is called Biscuit."))
+        assert assistant.sleep(passes=2) is not None
+        done = list(assistant.send("What is my dog called?"))[-1]
+    assert isinstance(done, ReplyDone) and "Biscuit" in done.text, done.text
+    line = next(r for r in done.recalled if "Biscuit" in r.text)
+    assert line.source_role == "user" and "[Biscuit]" in line.source_snippet
