@@ -62,7 +62,8 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=24)
     parser.add_argument("--natural", type=int, default=0, help="the first N natural conversations")
     parser.add_argument("--untold", type=int, default=3, help="untold questions per synthetic episode")
-    parser.add_argument("--general", type=int, default=1, help="general-knowledge questions per synthetic episode")
+    parser.add_argument("--general", type=int, default=1,
+                        help="general-knowledge questions per synthetic episode")
     parser.add_argument("--passes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="write every reply and its lines here")
@@ -100,8 +101,9 @@ def main() -> int:
     for seed in (int(s) for s in args.seeds.split(",") if s.strip()):
         episodes = make_episodes(args.episodes, split="test", seed=seed)
         for i, ep in enumerate(episodes):
-            asked_general = [general[(len(scenarios) * args.general + k) % len(general)] for k in range(args.general)]
-            scenarios.append(("synthetic", ep, untold_questions(episodes, i, args.untold), asked_general))
+            first = len(scenarios) * args.general
+            questions = [general[(first + k) % len(general)] for k in range(args.general)]
+            scenarios.append(("synthetic", ep, untold_questions(episodes, i, args.untold), questions))
     scenarios += [("natural", ep, [], []) for ep in natural_conversations()[:args.natural]]
 
     tally = collections.Counter()

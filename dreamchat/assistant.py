@@ -30,6 +30,7 @@ from dreamchat.errors import (
 from dreamchat.events import (
     MemoryStatus,
     NapStarted,
+    Recollection,
     ReplyDone,
     ReplyPiece,
     SleepProgress,
@@ -208,7 +209,7 @@ class Assistant:
         finally:
             events.close()
 
-    def _recalled(self, memory) -> tuple:
+    def _recalled(self, memory) -> tuple[Recollection, ...]:
         """What the memory supplied to the reply just made, and where it was said (`recall.py`)."""
         if memory is None or not any(memory.decided):
             return ()

@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dreamchat.events import Recollection
 from dreamchat.storage.journal import SearchHit
 
+Search = Callable[[str], list[SearchHit]]  # the journal's full-text search (`Journal.search_slept`)
+
 # Words that carry no fact: a span of the memory's that holds only these is its reply wording
 # ("Your ... is called"), not a recollection.
 STOPWORDS = frozenset("""a an the and or but so if of to in on at by for with from as into onto about over
@@ -91,7 +93,7 @@ def _marked_characters(pieces: Sequence[bytes], decided: Sequence[bool]) -> tupl
     return text, marked
 
 
-def recollections(phrases: Sequence[str], search: Callable[[str], list[SearchHit]]) -> tuple[Recollection, ...]:
+def recollections(phrases: Sequence[str], search: Search) -> tuple[Recollection, ...]:
     """Each phrase with the latest slept message that holds it word for word (the user's own before
     the assistant's), at most `MAX_RECOLLECTIONS` lines. A phrase no message holds whole is split
     into the longest runs of its words that one message holds, since the memory may join words of
@@ -110,7 +112,7 @@ def recollections(phrases: Sequence[str], search: Callable[[str], list[SearchHit
     return tuple(out)
 
 
-def _said_parts(words: list[str], search: Callable[[str], list[SearchHit]]) -> list[tuple[str, SearchHit | None]]:
+def _said_parts(words: list[str], search: Search) -> list[tuple[str, SearchHit | None]]:
     """`words` cut into runs that a slept message holds (longest first, from the left) and runs of
     words that none holds; runs of stop words only are dropped."""
     parts: list[tuple[str, SearchHit | None]] = []
@@ -135,7 +137,7 @@ def _said_parts(words: list[str], search: Callable[[str], list[SearchHit]]) -> l
     return [(text, hit) for text, hit in parts if any(w.lower() not in STOPWORDS for w in text.split(" "))]
 
 
-def _latest_source(phrase: str, search: Callable[[str], list[SearchHit]]) -> SearchHit | None:
+def _latest_source(phrase: str, search: Search) -> SearchHit | None:
     """The latest slept message that holds `phrase` word for word (punctuation and case aside)."""
     wanted = f" {_plain(phrase)} "
     slept = [hit for hit in search(phrase) if hit.sleep_id is not None and wanted in f" {_plain(hit.text)} "]

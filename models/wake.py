@@ -291,9 +291,9 @@ class ReplyHook:
 
     It also notes which reply tokens the memory chose (`decided`): those it pushed by at least
     `DECIDED_PUSH` logits where the backbone alone would have preferred another token, other than
-    the wording path's own reply-template words ("Your", "called"), which are not recollections. The assistant
-    turns them into the words it answered from memory and finds where the user said them
-    (`dreamchat/recall.py`).
+    the wording path's own reply-template words ("Your", "called"), which are not recollections.
+    The assistant turns them into the words it answered from memory and finds where the user said
+    them (`dreamchat/recall.py`).
     """
 
     RUN = 3  # tokens in a run that the memory will not help repeat
@@ -308,7 +308,7 @@ class ReplyHook:
         model = getattr(session, "model", None)
         self.wording = frozenset(model.wording_ids.tolist()) if model is not None else frozenset()
         self._prompt_fed = False
-        self._step: tuple[SparseBias, int] | None = None  # the last step's bias and the backbone's own top token
+        self._step: tuple[SparseBias, int] | None = None  # last step's bias, the backbone's own top token
 
     def __call__(self, logits: np.ndarray, hidden: np.ndarray, tokens: list[int]) -> np.ndarray:
         token = int(tokens[-1])

@@ -187,3 +187,16 @@ def test_a_phrase_is_cut_where_no_message_holds_it_word_for_word(tmp_path):
         assert "Pumpernickel" in cat.source_snippet
         lindoro, garbled = recollections(["Lindoro Oostarium"], journal.search_slept)
         assert (lindoro.source_role, garbled) == ("user", Recollection("Oostarium"))
+
+
+def test_the_benchmarks_stand_in_search_holds_every_word_like_the_journals():
+    import benchmark_modules
+
+    searcher = benchmark_modules.load("eval_recall_sources").searcher
+    days = [[{"role": "user", "text": "My car is a Peugeot 208."}, {"role": "assistant", "text": "Noted."}],
+            [{"role": "user", "text": "My boss's car is a Volvo."}, {"role": "assistant", "text": "A Peugeot? No, a Volvo."}]]
+    search = searcher(days)
+    assert [m.text for m in search("peugeot 208")] == ["My car is a Peugeot 208."]
+    assert len(search("Peugeot")) == 2 and search("Peugeot Volvo")[0].role == "assistant"
+    (line,) = recollections(["Peugeot"], search)
+    assert line.source_role == "user" and line.source_snippet == "My car is a Peugeot 208."
