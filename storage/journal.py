@@ -245,8 +245,10 @@ class Journal:
 
     def search_slept(self, query: str, limit: int = 20) -> list[SearchHit]:
         """Full-text search of the messages a sleep consolidated (what the memory can have learned),
-        the user's own first, then newest first: where a remembered word was most recently said."""
-        return self._search(query, "AND m.sleep_id IS NOT NULL", "m.role = 'user' DESC, m.id DESC", limit)
+        newest first: where a remembered word was most recently said. Newest first is the FTS
+        index's own order (descending rowid), so a word said in thousands of messages costs no
+        sort of them all."""
+        return self._search(query, "AND m.sleep_id IS NOT NULL", "messages_fts.rowid DESC", limit)
 
     def _search(self, query: str, where: str, order: str, limit: int) -> list[SearchHit]:
         match = fts_query(query)

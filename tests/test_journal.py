@@ -181,14 +181,14 @@ def test_search_ranks_and_snippets(journal):
     assert journal.search("") == []
 
 
-def test_search_of_slept_messages_puts_the_users_newest_first(journal):
+def test_search_of_slept_messages_puts_the_newest_first(journal):
     journal.append_exchange("My cat is Pickle", "Pickle, noted.", 1, 1)
     journal.append_exchange("Pickle sleeps all day", "Cats do.", 1, 1)
     sleep = journal.begin_sleep(2)
     journal.finish_sleep(sleep, [m.id for m in journal.unslept_messages()], 4, 1.0, "night-0001")
     journal.append_exchange("Pickle again today", "Ok.", 1, 1)                  # not slept
     assert [h.text for h in journal.search_slept("pickle")] == [
-        "Pickle sleeps all day", "My cat is Pickle", "Pickle, noted."]
+        "Pickle sleeps all day", "Pickle, noted.", "My cat is Pickle"]
     assert [h.text for h in journal.search_slept("pickle", limit=1)] == ["Pickle sleeps all day"]
     assert journal.search_slept("!!") == []
 
