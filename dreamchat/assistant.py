@@ -200,11 +200,13 @@ class Assistant:
                 elif isinstance(event, Done):
                     reply = event.text.strip()
                     user_tokens = len(target) - len(self._render(self.journal.unslept_messages()))
-                    self.journal.append_exchange(text, reply, user_tokens, event.n_tokens)
+                    recalled = self._recalled(memory)
+                    self.journal.append_exchange(text, reply, user_tokens, event.n_tokens,
+                                                 [(r.text, r.source_id, r.source_snippet) for r in recalled])
                     yield ReplyDone(
                         text=reply, tokens=event.n_tokens, tokens_per_s=event.tokens_per_s,
                         first_token_s=(first_piece_at or time.perf_counter()) - started,
-                        finish_reason=event.finish_reason, recalled=self._recalled(memory),
+                        finish_reason=event.finish_reason, recalled=recalled,
                     )
         finally:
             events.close()
@@ -497,6 +499,15 @@ class Assistant:
 
     def history(self, limit: int | None = None) -> list[Message]:
         return self.journal.messages(limit=limit)
+
+    def recollections(self, message_ids: list[int]) -> dict[int, tuple[Recollection, ...]]:
+        """What the memory supplied to these replies, as their ReplyDone said (for a restored day)."""
+        out: dict[int, list[Recollection]] = {}
+        for r in self.journal.recalled(message_ids):
+            out.setdefault(r.message_id, []).append(Recollection(
+                text=r.text, source_role=r.source_role, source_time=r.source_created,
+                source_snippet=r.snippet, source_id=r.source_id))
+        return {k: tuple(v) for k, v in out.items()}
 
     def search(self, query: str, limit: int = 50) -> list[Message]:
         if not query.strip():

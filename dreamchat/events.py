@@ -34,6 +34,7 @@ class Recollection:
     source_role: str | None = None  # "user" or "assistant"
     source_time: datetime | None = None  # aware, UTC
     source_snippet: str | None = None  # the message around the words, the words in [brackets]
+    source_id: int | None = None  # the journal's id of that message
 
     def describe(self, when: str = "") -> str:
         """One line: '“Pickle”: you, 2026-11-27: “my cat is called [Pickle]”' (`when` formats

@@ -108,7 +108,7 @@ def recollections(phrases: Sequence[str], search: Search) -> tuple[Recollection,
                 continue
             out.append(Recollection(text=text) if hit is None else
                        Recollection(text=text, source_role=hit.role, source_time=hit.created,
-                                    source_snippet=hit.snippet))
+                                    source_snippet=hit.snippet, source_id=hit.id))
     return tuple(out)
 
 

@@ -63,6 +63,18 @@ class SearchHit(Message):
 
 
 @dataclass(frozen=True)
+class Recalled:
+    """Words the memory supplied to a reply, and the slept message that held them (if any)."""
+
+    message_id: int  # the reply
+    text: str
+    source_id: int | None
+    source_role: str | None
+    source_created: datetime | None  # aware, UTC
+    snippet: str | None  # the source around the words, matches in [brackets]
+
+
+@dataclass(frozen=True)
 class Sleep:
     id: int
     started: datetime  # aware, UTC
@@ -209,8 +221,10 @@ class Journal:
     # -- messages ---------------------------------------------------------------------------
 
     def append_exchange(self, user_text: str, assistant_text: str, user_tokens: int,
-                        assistant_tokens: int) -> tuple[int, int]:
-        """Store a user turn and the reply to it, both or neither. Returns their ids."""
+                        assistant_tokens: int,
+                        recalled: Iterable[tuple[str, int | None, str | None]] = ()) -> tuple[int, int]:
+        """Store a user turn and the reply to it, both or neither, with what the memory supplied to
+        the reply: (words, source message id or None, snippet or None) each. Returns their ids."""
         now = utc_now()
         with self._writing():
             ids = tuple(
@@ -218,7 +232,25 @@ class Journal:
                                 [role, text, int(tokens), now]).lastrowid
                 for role, text, tokens in (("user", user_text, user_tokens),
                                            ("assistant", assistant_text, assistant_tokens)))
+            for text, source_id, snippet in recalled:
+                self.db.execute("INSERT INTO recollections (message_id, text, source_id, snippet) "
+                                "VALUES (?, ?, ?, ?)", [ids[1], text, source_id, snippet])
         return ids  # type: ignore[return-value]
+
+    def recalled(self, message_ids: Iterable[int] | None = None) -> list[Recalled]:
+        """What the memory supplied to these replies (None: to every reply), in the order stored."""
+        sql = """
+            SELECT r.message_id, r.text, r.source_id, s.role, s.created, r.snippet
+            FROM recollections r LEFT JOIN messages s ON s.id = r.source_id
+        """
+        params: list[int] = []
+        if message_ids is not None:
+            params = [int(i) for i in message_ids]
+            if not params:
+                return []
+            sql += f" WHERE r.message_id IN ({', '.join('?' * len(params))})"
+        with self._lock:
+            return [Recalled(*_with_times(row, 4)) for row in self.db.execute(sql + " ORDER BY r.id", params)]
 
     def unslept_messages(self) -> list[Message]:
         """Today: every message no sleep has consolidated yet, oldest first."""
@@ -372,9 +404,10 @@ class Journal:
                 "exported": utc_now(),
                 "messages": [_as_dict(m) for m in self.messages()],
                 "sleeps": [_as_dict(s) for s in self.sleeps()],
+                "recollections": [_as_dict(r) for r in self.recalled()],
             }, ensure_ascii=False, indent=1)
         if fmt == "md":
-            return _markdown(self.messages(), self.sleeps())
+            return _markdown(self.messages(), self.sleeps(), self.recalled())
         raise ValueError(f"export format must be 'md' or 'json', got {fmt!r}")
 
 
@@ -386,15 +419,19 @@ def _with_times(row: tuple, *columns: int) -> list:
     return values
 
 
-def _as_dict(row: Message | Sleep) -> dict[str, Any]:
+def _as_dict(row: Message | Sleep | Recalled) -> dict[str, Any]:
     """dataclasses.asdict, shallow (asdict deep-copies: slow on a whole journal), times as ISO-8601."""
     values = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
 
 
-def _markdown(messages: list[Message], sleeps: list[Sleep]) -> str:
-    """Days as headings, turns as paragraphs, each finished sleep where it happened; local time."""
-    events: list[tuple[datetime, str]] = [(m.created, _md_message(m)) for m in messages]
+def _markdown(messages: list[Message], sleeps: list[Sleep], recalled: list[Recalled] = ()) -> str:
+    """Days as headings, turns as paragraphs (a reply with what the memory supplied to it), each
+    finished sleep where it happened; local time."""
+    by_reply: dict[int, list[Recalled]] = {}
+    for r in recalled:
+        by_reply.setdefault(r.message_id, []).append(r)
+    events: list[tuple[datetime, str]] = [(m.created, _md_message(m, by_reply.get(m.id, ()))) for m in messages]
     events += [(s.finished, _md_sleep(s)) for s in sleeps if s.status == "done" and s.finished]
     events.sort(key=lambda e: e[0])
     lines, day = ["# dreamchat journal", ""], None
@@ -406,9 +443,15 @@ def _markdown(messages: list[Message], sleeps: list[Sleep]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _md_message(m: Message) -> str:
+def _md_message(m: Message, recalled: Iterable[Recalled] = ()) -> str:
     who = {"user": "You", "assistant": "Assistant", "system": "System"}[m.role]
-    return f"**{who}** ({m.created.astimezone():%H:%M}): {m.text}"
+    lines = [f"**{who}** ({m.created.astimezone():%H:%M}): {m.text}"]
+    for r in recalled:
+        source = (f"{'you' if r.source_role == 'user' else 'the assistant'}, "
+                  f"{r.source_created.astimezone():%Y-%m-%d %H:%M}: “{r.snippet}”"
+                  if r.source_created is not None else "in nothing slept before")
+        lines.append(f"> from memory: “{r.text}”: {source}")
+    return "\n".join(lines)
 
 
 def _md_sleep(s: Sleep) -> str:

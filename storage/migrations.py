@@ -84,6 +84,22 @@ def m005_sleeps_pid(db: Database) -> None:
     db["sleeps"].add_column("pid", int)
 
 
+@migration
+def m006_recollections(db: Database) -> None:
+    # What the memory supplied to a reply and the slept message that held it (the "from memory"
+    # line under a reply), kept so a restarted app and an export still show it.
+    db.execute("""
+        CREATE TABLE recollections (
+            id INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL REFERENCES messages(id),  -- the reply
+            text TEXT NOT NULL,                                   -- the words the memory supplied
+            source_id INTEGER REFERENCES messages(id),            -- the message that held them; NULL: none
+            snippet TEXT                                          -- that message around them, [bracketed]
+        )
+    """)
+    db["recollections"].create_index(["message_id"])
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

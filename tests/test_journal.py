@@ -193,6 +193,26 @@ def test_search_of_slept_messages_puts_the_newest_first(journal):
     assert journal.search_slept("!!") == []
 
 
+def test_what_the_memory_supplied_is_kept_with_the_reply_and_exported(journal):
+    told, _ = journal.append_exchange("My cat is Pickle", "Noted.", 1, 1)
+    sleep = journal.begin_sleep(2)
+    journal.finish_sleep(sleep, [m.id for m in journal.unslept_messages()], 4, 1.0, "night-0001")
+    _, reply = journal.append_exchange("Cat?", "It's Pickle, or Hilac.", 1, 1,
+                                       [("Pickle", told, "My cat is [Pickle]"), ("Hilac", None, None)])
+    pickle, hilac = journal.recalled([reply])
+    assert (pickle.text, pickle.source_id, pickle.source_role, pickle.snippet) == ("Pickle", told, "user",
+                                                                                   "My cat is [Pickle]")
+    assert pickle.source_created == journal.messages()[0].created
+    assert (hilac.source_id, hilac.source_role, hilac.source_created) == (None, None, None)
+    assert journal.recalled([]) == [] and journal.recalled([told]) == [] and len(journal.recalled()) == 2
+    exported = json.loads(journal.export("json"))["recollections"]
+    assert [(r["message_id"], r["text"], r["source_id"]) for r in exported] == [
+        (reply, "Pickle", told), (reply, "Hilac", None)]
+    markdown = journal.export("md")
+    assert "> from memory: “Pickle”: you, " in markdown and "“My cat is [Pickle]”" in markdown
+    assert "> from memory: “Hilac”: in nothing slept before" in markdown
+
+
 def test_fts_query_quotes_every_term():
     assert fts_query('pickle\'s "cat') == '"pickle" "s" "cat"'
     assert fts_query("NOT near(é_1)") == '"NOT" "near" "é_1"'

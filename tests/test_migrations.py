@@ -59,6 +59,16 @@ def test_m005_sleeps_pid():
     assert db.execute("SELECT pid FROM sleeps").fetchone() == (1234,)
 
 
+def test_m006_recollections():
+    db = db_after(mig.m001_sleeps, mig.m002_messages, mig.m006_recollections)
+    db.execute("INSERT INTO messages (role, text, created) VALUES ('assistant', 'It is Pickle.', 't')")
+    db.execute("INSERT INTO recollections (message_id, text) VALUES (1, 'Pickle')")   # no source
+    assert db.execute("SELECT source_id, snippet FROM recollections").fetchone() == (None, None)
+    assert [ix.columns for ix in db["recollections"].indexes] == [["message_id"]]
+    with pytest.raises(sqlite3.IntegrityError):  # a recollection belongs to a message
+        db.execute("INSERT INTO recollections (message_id, text) VALUES (42, 'x')")
+
+
 def test_migrations_are_named_in_order_and_all_tested():
     names = [fn.__name__ for fn in mig.MIGRATIONS]
     assert names == sorted(names) and len(set(names)) == len(names) == mig.SCHEMA_VERSION

@@ -173,6 +173,9 @@ def test_a_reply_says_what_the_memory_supplied_and_where_it_was_said(tmp_path, t
         (line,) = after.recalled
         assert (line.text, line.source_role) == ("Pickle", "user")
         assert line.source_snippet == "My cat is called [Pickle]."
+        reply_id = assistant.history()[-1].id                  # kept with the reply, for a restart
+        assert assistant.recollections([reply_id]) == {reply_id: (line,)}
+        assert line.source_id == assistant.history()[0].id
 
 
 def test_a_phrase_is_cut_where_no_message_holds_it_word_for_word(tmp_path):

@@ -539,6 +539,12 @@ async def test_what_the_memory_supplied_is_shown_under_the_reply():
         app.config = app.config.with_setting("tui.memory_sources", "false")   # what /set does
         await send(app, pilot, "And my cat?")
         assert not app.chat.messages()[-1].query(".message-recall")
+    again = create_app(lambda: fake, fake.config)          # a restart: the day comes back with its lines
+    async with again.run_test(size=SIZE) as pilot:
+        await started(again, pilot)
+        await wait_until(pilot, lambda: len(again.chat.messages()) == 4, what="the restored day")
+        replies = [m for m in again.chat.messages() if m.role == "assistant"]
+        assert all(len(reply.query(".message-recall")) == 2 for reply in replies)
 
 
 @run_async

@@ -94,6 +94,10 @@ class FakeAssistant:
         self.add_message("assistant", self.reply)
         yield ReplyDone(self.reply, len(words), 42.0, 0.01, "stop", self.recalled)  # fixed speed: snapshots
 
+    def recollections(self, message_ids: list[int]) -> dict:
+        """Every stored reply recalled `self.recalled` (the fake does not keep them per reply)."""
+        return {i: self.recalled for i in message_ids if self.recalled}
+
     # -- the night ---------------------------------------------------------------------------------
 
     def sleep(self, passes=None, *, kind="manual", on_progress=None, should_stop=None):

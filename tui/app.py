@@ -185,11 +185,14 @@ class DreamchatApp(CommandHandlers, App[None]):
         self.call_from_thread(self._assistant_ready, *ready)
 
     async def _assistant_ready(self, status: StatusInfo, oldest: datetime | str | None,
-                               today: list) -> None:
+                               today: list, recalled: dict | None = None) -> None:
         self.ready = True
         if today:  # a restart in the middle of a day: show the day so far, above anything new
             chat = self.chat
-            restored = [ChatMessage(m.role, m.text) for m in today]
+            shown = recalled if self.config.tui.memory_sources and recalled else {}
+            restored = [ChatMessage(m.role, m.text,
+                                    recollections=formatting.recollection_lines(shown.get(m.id, ())))
+                        for m in today]
             await chat.mount_all(restored, before=0 if chat.children else None)
         self._show_status(status)
         action = self.night.morning_action(oldest)
@@ -523,8 +526,11 @@ def _unslept_history(assistant: "Assistant") -> list:
 
 
 def _ready_state(assistant: "Assistant") -> tuple:
-    """What `_assistant_ready` shows: the status, the oldest unslept message, today's messages."""
-    return read_status(assistant), assistant.oldest_unslept(), _unslept_history(assistant)
+    """What `_assistant_ready` shows: the status, the oldest unslept message, today's messages and
+    what the memory supplied to today's replies."""
+    today = _unslept_history(assistant)
+    recalled = assistant.recollections([m.id for m in today if m.role == "assistant"])
+    return read_status(assistant), assistant.oldest_unslept(), today, recalled
 
 
 def create_app(open_assistant: Callable[..., "Assistant"], config: "Config", *,

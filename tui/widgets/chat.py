@@ -57,10 +57,11 @@ class ChatMessage(Vertical, can_focus=True):
         Binding("escape,i", "back_to_prompt", "Back to input", show=False),
     ]
 
-    def __init__(self, role: str, text: str = "", *, classes: str = "") -> None:
+    def __init__(self, role: str, text: str = "", *, classes: str = "", recollections: list[str] = ()) -> None:
         super().__init__(classes=f"message -{role} {classes}".strip())
         self.role = role
         self.text = text  # what the message says (copied with c); the body shows it as Markdown
+        self._recollections = list(recollections)  # lines under a reply: what the memory supplied
         self._stream: MarkdownStream | None = None
         self._breaks = LineBreaks() if role in KEEP_BREAKS else None
 
@@ -72,6 +73,8 @@ class ChatMessage(Vertical, can_focus=True):
         if title:
             yield Label(title, classes="message-title")
         yield Markdown(self._markdown(self.text), classes="message-body")
+        for line in self._recollections:
+            yield Label(line, classes="message-recall", markup=False)
 
     @property
     def body(self) -> Markdown:
