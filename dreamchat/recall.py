@@ -138,11 +138,13 @@ def _said_parts(words: list[str], search: Search) -> list[tuple[str, SearchHit |
 
 
 def _latest_source(phrase: str, search: Search) -> SearchHit | None:
-    """The latest slept message that holds `phrase` word for word (punctuation and case aside)."""
+    """The latest slept message that holds `phrase` word for word (punctuation and case aside), the
+    user's own before the assistant's."""
     wanted = f" {_plain(phrase)} "
     slept = [hit for hit in search(phrase) if hit.sleep_id is not None and wanted in f" {_plain(hit.text)} "]
     return max(slept, key=lambda hit: (hit.role == "user", hit.created, hit.id)) if slept else None
 
 
 def _plain(text: str) -> str:
-    return " ".join(WORD.findall(text.lower()))
+    """Words as the full-text index splits them ("Pickle's" is "pickle s"), lower case."""
+    return " ".join(re.findall(r"\w+", text.lower()))

@@ -188,6 +188,10 @@ def test_a_phrase_is_cut_where_no_message_holds_it_word_for_word(tmp_path):
         assert (place.text, casa.text) == ("place", "Casa Lindoro") and casa.source_role == "user"
         (cat,) = recollections(["Mr Pumpernickel"], journal.search_slept)          # punctuation aside
         assert "Pumpernickel" in cat.source_snippet
+        journal.append_exchange("Pumpernickel's bowl is empty.", "Feed him!", 6, 2)
+        _sleep(journal)
+        (cat,) = recollections(["Pumpernickel"], journal.search_slept)   # a possessive still holds the name
+        assert cat.source_snippet.startswith("[Pumpernickel]'s bowl")
         lindoro, garbled = recollections(["Lindoro Oostarium"], journal.search_slept)
         assert (lindoro.source_role, garbled) == ("user", Recollection("Oostarium"))
 
