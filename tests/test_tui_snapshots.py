@@ -55,3 +55,13 @@ def test_help(snap_compare):
         await pilot.press("f1")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=help_open)
+
+
+def test_a_reply_with_what_the_memory_supplied(snap_compare):
+    from dreamchat.events import Recollection
+
+    # no source time: the line would show it in the machine's time zone
+    fake = FakeAssistant(reply="Your dog's name is Biscuit, and Lisbonia.", recalled=(
+        Recollection("Biscuit", "user", None, "…sister Maya just moved to Lisbon, and my dog is called [Biscuit]."),
+        Recollection("Lisbonia")))
+    assert snap_compare(_app(fake), terminal_size=SIZE, run_before=_conversation)
