@@ -57,30 +57,22 @@ def searcher(days):
 
 
 def main() -> int:
+    import held_out
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", default="5,7")
-    parser.add_argument("--episodes", type=int, default=24)
     parser.add_argument("--natural", type=int, default=0, help="the first N natural conversations")
     parser.add_argument("--untold", type=int, default=3, help="untold questions per synthetic episode")
     parser.add_argument("--general", type=int, default=1,
                         help="general-knowledge questions per synthetic episode")
-    parser.add_argument("--passes", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", default=None, help="write every reply and its lines here")
+    held_out.add_arguments(parser, json_help="write every reply and its lines here")
     args = parser.parse_args()
 
-    import torch
+    from eval_untold import names_a_stated_value, untold_questions
 
-    from benchmarks.eval_untold import names_a_stated_value, untold_questions
-    from dreamchat.config import Config
-    from dreamchat.default_model import ensure_default_model
     from dreamchat.models import wake
-    from dreamchat.models.backbone import Backbone
-    from dreamchat.models.episodes import make_episodes, natural_conversations
+    from dreamchat.models.episodes import Probe, make_episodes, natural_conversations
+    from dreamchat.models.evaluate import normalise, recalled
     from dreamchat.models.general_chat import GENERAL_CHAT
-    from dreamchat.models.episodes import Probe
-    from dreamchat.models.evaluate import BenchmarkConfig, MemoryBenchmark, normalise, recalled
-    from dreamchat.models.memory import MemoryModel, default_weights_path
     from dreamchat.recall import recalled_phrases, recollections
 
     hooks = []
@@ -91,10 +83,7 @@ def main() -> int:
         hooks.append(self)
     wake.ReplyHook.__init__ = keep
 
-    torch.set_num_threads(1)
-    bb = Backbone(ensure_default_model(progress=False), n_ctx=4096, n_threads=args.threads)
-    memory = MemoryModel.load(default_weights_path(), bb.output_embeddings(), bb.fingerprint)
-    bench = MemoryBenchmark(bb, memory, BenchmarkConfig(system_prompt=Config().system_prompt))
+    _, bb, bench = held_out.open_benchmark(args)
 
     general = [q for q, _ in GENERAL_CHAT["test"]]
     scenarios = []

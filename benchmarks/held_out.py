@@ -1,5 +1,5 @@
 """What the held-out benchmarks share: their command line and the backbone, memory and benchmark
-they run on (`eval_untold.py`, `eval_read_signal.py`, `eval_openings.py`)."""
+they run on (`eval_untold.py`, `eval_read_signal.py`, `eval_openings.py`, `eval_recall_sources.py`)."""
 
 from __future__ import annotations
 
