@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from dreamchat.errors import (
     EmptyMessageError,
 )
 from dreamchat.events import (
+    ForgetPlan,
+    ForgetReport,
     MemoryStatus,
     NapStarted,
     Recollection,
@@ -41,7 +44,7 @@ from dreamchat.loading import load_memory_model, resolve_model_path
 from dreamchat.lock import InstanceLock
 from dreamchat.paths import Paths
 from dreamchat.storage.journal import Journal, Message
-from dreamchat.storage.memory_store import MemoryStore, SnapshotMeta
+from dreamchat.storage.memory_store import MemoryStore, Snapshot, SnapshotMeta
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,16 @@ log = logging.getLogger(__name__)
 REPLY_RESERVE = 256
 # The backbone reads a day for sleep in chunks of at most this many tokens (and of at most n_ctx).
 SLEEP_CHUNK_TOKENS = 1024
+
+
+@dataclass(frozen=True)
+class _ForgetSteps:
+    """How `Assistant.forget` removes some messages from the memory."""
+
+    base: Snapshot | None = None  # the snapshot to sleep again from; None: an empty memory
+    replay: tuple[int, ...] = ()  # the journal's sleeps to sleep again on, without the messages
+    held: tuple[int, ...] = ()  # every sleep the new memory holds (the memory in use's)
+    removed: tuple[str, ...] = ()  # snapshots that hold the messages: deleted
 
 
 class SleepCancelled(DreamchatError):
@@ -343,6 +356,7 @@ class Assistant:
                     backbone_fingerprint=self.backbone.fingerprint,
                     tower_fingerprint=self.memory.fingerprint,
                     night=night, passes=passes, tokens=len(tokens), sleep_id=sleep_id,
+                    sleeps=(*self._sleeps_in(self.store.base()), sleep_id),
                 ))
                 snapshot_id = snapshot.id
             else:
@@ -437,15 +451,15 @@ class Assistant:
 
     def rebuild_memory(self, on_progress: Callable[[int, int], None] | None = None,
                        should_stop: Callable[[], bool] | None = None) -> SleepReport | None:
-        """Sleep again, with this memory tower, on every day the journal says was slept, oldest first
-        and with each sleep's own passes, into an empty memory; write the result as one new snapshot.
+        """Sleep again, with this memory tower, on every day the current memory holds (its snapshot
+        lists the journal's sleeps; a reset or a rollback leaves some out), oldest first and with
+        each sleep's own passes, into an empty memory; write the result as one new snapshot.
 
         For when the memory weights changed (a dreamchat upgrade, `--weights`): the old snapshots were
         made by another tower and cannot be read by this one, but the journal keeps every message.
         Nothing is recorded as a new sleep. Interrupted, it leaves the memory as it was.
         `on_progress(sleeps_done, sleeps_total)` is called after every replayed sleep.
         """
-        from dreamchat.models.features import day_chunks
         from dreamchat.models.memory import ConsolidationCancelled
 
         if self.memory is None:
@@ -454,19 +468,13 @@ class Assistant:
         days = self._slept_days()
         if not days:
             return None
-        chunk_tokens = min(SLEEP_CHUNK_TOKENS, self.backbone.n_ctx)
-        state, total, last = self.memory.empty_state(), 0, days[-1][0]
+        last = days[-1][0]
         try:
-            for done, (sleep, messages) in enumerate(days, start=1):
-                tokens = self._render(messages)
-                chunks = list(day_chunks(self.backbone, tokens, chunk_tokens))
-                state = self.memory.consolidate(chunks, state, sleep.passes, should_stop=should_stop)
-                total += len(tokens)
-                if on_progress:
-                    on_progress(done, len(days))
+            state, total = self._sleep_again(self.memory.empty_state(), days, on_progress, should_stop)
             snapshot = self.store.save(state, SnapshotMeta(
                 backbone_fingerprint=self.backbone.fingerprint, tower_fingerprint=self.memory.fingerprint,
                 night=self._nights(), passes=last.passes, tokens=total, sleep_id=last.id,
+                sleeps=tuple(self._sleeps_in(self.store.current())),
             ))
             self._state = state
         except ConsolidationCancelled:
@@ -478,15 +486,132 @@ class Assistant:
                            duration_s=time.perf_counter() - started, snapshot=snapshot.id,
                            night=self._nights())
 
+    def _sleep_again(self, state, days: list[tuple], on_progress, should_stop) -> tuple[dict, int]:
+        """Consolidate `days` ((sleep, its messages) each, oldest first) into `state` as their
+        sleeps did, each with its own passes: (the new state, tokens read). Reading uses the KV
+        cache; the caller puts today back (`_rebuild_day`)."""
+        from dreamchat.models.features import day_chunks
+
+        chunk_tokens = min(SLEEP_CHUNK_TOKENS, self.backbone.n_ctx)
+        total = 0
+        for done, (sleep, messages) in enumerate(days, start=1):
+            if messages:
+                tokens = self._render(messages)
+                chunks = list(day_chunks(self.backbone, tokens, chunk_tokens))
+                state = self.memory.consolidate(chunks, state, sleep.passes, should_stop=should_stop)
+                total += len(tokens)
+            if on_progress:
+                on_progress(done, len(days))
+        return state, total
+
     def _slept_days(self) -> list[tuple]:
-        """(sleep, its messages) of every finished sleep that consolidated something, oldest first."""
-        days = [(s, self.journal.slept_messages(s.id)) for s in self.journal.sleeps() if s.status == "done"]
+        """(sleep, its messages) of every sleep the current memory holds that consolidated
+        something, oldest first."""
+        held = set(self._sleeps_in(self.store.current()))
+        days = [(s, self.journal.slept_messages(s.id)) for s in self.journal.sleeps() if s.id in held]
         return [(s, messages) for s, messages in days if messages]
+
+    def _sleeps_in(self, snapshot) -> list[int]:
+        """The journal's sleeps whose days a snapshot holds, oldest first ([] for no snapshot: an
+        empty memory). Snapshots written before dreamchat listed them are taken to hold every
+        finished sleep up to the one that wrote them."""
+        if snapshot is None:
+            return []
+        if snapshot.sleeps is not None:
+            return list(snapshot.sleeps)
+        return [s.id for s in self.journal.sleeps() if s.status == "done"
+                and (snapshot.sleep_id is None or s.id <= snapshot.sleep_id)]
 
     def rebuild_size(self) -> tuple[int, int]:
         """(days, messages) that `rebuild_memory` would sleep on again."""
         days = self._slept_days()
         return len(days), sum(len(messages) for _, messages in days)
+
+    # ----------------------------------------------------------------------------------------
+    # Forgetting one thing
+
+    def plan_forget(self, query: str) -> ForgetPlan:
+        """What forgetting every message that matches `query` would take; changes nothing.
+
+        The fast weights cannot unlearn one message, so the memory that holds one sleeps again on
+        its days without them, from the newest earlier snapshot that does not hold them; every
+        other snapshot that holds them is deleted, so that no rollback brings them back.
+        """
+        messages = self.journal.exchanges_matching(query)
+        steps = self._forget_steps(messages)
+        tokens = sum(s.tokens for s in self.journal.sleeps() if s.id in set(steps.replay))
+        return ForgetPlan(query=query, messages=tuple(messages), replay_days=len(steps.replay),
+                          replay_tokens=tokens, removed_snapshots=steps.removed)
+
+    def forget(self, plan: ForgetPlan, on_progress: Callable[[int, int], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> ForgetReport:
+        """Forget the messages of `plan` (`plan_forget`): put a memory that never held them in place
+        of the current one, delete every snapshot that holds them, then delete them from the journal.
+
+        That order is for a crash: interrupted at any point, nothing the user still wants is lost,
+        and `forget` run again finishes the job (the messages stay in the journal until the end).
+        `on_progress(days_done, days_total)` is called after every day slept again.
+        """
+        from dreamchat.models.memory import ConsolidationCancelled
+
+        started = time.perf_counter()
+        ids = {m.id for m in plan.messages}
+        steps = self._forget_steps(self.journal.messages_by_id(ids))  # the journal as it is now
+        snapshot, tokens = None, 0
+        if steps.replay:
+            state = self.memory.empty_state() if steps.base is None else self.store.load(
+                steps.base.id, backbone_fingerprint=self.backbone.fingerprint,
+                tower_fingerprint=self.memory.fingerprint, compatible_towers=self.memory.reads_memories_of,
+                template=self.memory.empty_state())
+            sleeps = {s.id: s for s in self.journal.sleeps()}
+            days = [(sleeps[i], [m for m in self.journal.slept_messages(i) if m.id not in ids])
+                    for i in steps.replay if i in sleeps]
+            try:
+                state, tokens = self._sleep_again(state, days, on_progress, should_stop)
+            except ConsolidationCancelled:
+                raise SleepCancelled("forgetting cancelled: the memory and the journal are as they were") from None
+            finally:
+                self._rebuild_day()  # reading the days used the KV cache
+            current = self.store.current()
+            snapshot = self.store.save(state, SnapshotMeta(
+                backbone_fingerprint=self.backbone.fingerprint, tower_fingerprint=self.memory.fingerprint,
+                night=current.night if current else self._nights(), passes=days[-1][0].passes if days else 0,
+                tokens=tokens, sleep_id=steps.held[-1], sleeps=tuple(steps.held),
+            )).id
+            self._state = state
+        removed = self.store.remove(set(steps.removed) - {snapshot}, reason="forget")
+        deleted = self.journal.forget(ids)
+        self._rebuild_day()
+        return ForgetReport(messages=deleted, replay_days=len(steps.replay), tokens=tokens,
+                            duration_s=time.perf_counter() - started, snapshot=snapshot,
+                            removed_snapshots=tuple(removed))
+
+    def _forget_steps(self, messages: list[Message]) -> _ForgetSteps:
+        """How to forget `messages`: which memory to sleep again from, on which days, and which
+        snapshots to delete."""
+        affected = {m.sleep_id for m in messages if m.sleep_id is not None}
+        if not affected:
+            return _ForgetSteps()
+        snapshots = self.store.list()
+        held_by = {s.id: self._sleeps_in(s) for s in snapshots}
+        tainted = [s for s in snapshots if affected & set(held_by[s.id])]
+        in_use = self.store.base()
+        held = self._sleeps_in(in_use)
+        if not affected & set(held):  # e.g. after a reset: only older snapshots hold them
+            return _ForgetSteps(removed=tuple(s.id for s in tainted if not s.is_current))
+        if self.memory is None:
+            raise DreamchatError(f"no memory tower for {self.model_name}: run with the model whose memory "
+                                 "holds these messages to forget them (--model)")
+        if in_use.backbone_fingerprint != self.backbone.fingerprint:
+            raise DreamchatError(f"the memory in use was made for model {in_use.backbone_name or 'another model'}; "
+                                 "forget these messages with that model (--model)")
+        usable = [s for s in snapshots if s.problem is None and s.backbone_fingerprint == self.backbone.fingerprint
+                  and (s.tower_fingerprint == self.memory.fingerprint
+                       or s.tower_fingerprint in self.memory.reads_memories_of)
+                  and held_by[s.id] == held[:len(held_by[s.id])] and not affected & set(held_by[s.id])]
+        base = max(usable, key=lambda s: (len(held_by[s.id]), s.number), default=None)
+        return _ForgetSteps(base=base, replay=tuple(held[len(held_by[base.id]) if base else 0:]),
+                            held=tuple(held), removed=tuple(s.id for s in tainted))
 
     def reset_memory(self) -> None:
         self.store.reset()

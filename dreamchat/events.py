@@ -98,6 +98,62 @@ class SleepReport:
 
 
 @dataclass(frozen=True)
+class ForgetPlan:
+    """What forgetting the messages that match a search takes (`Assistant.plan_forget`): shown
+    for confirmation before anything changes."""
+
+    query: str
+    messages: tuple  # the journal's Messages to delete (each with the other turn of its exchange)
+    replay_days: int  # slept days the memory sleeps on again without them; 0: it does not hold them
+    replay_tokens: int  # tokens those days hold (what the replay reads)
+    removed_snapshots: tuple[str, ...]  # snapshots that hold them: deleted (the one in use after it is replaced)
+
+    @property
+    def today(self) -> int:
+        """How many of the messages are from today (in the context, not slept yet)."""
+        return sum(1 for m in self.messages if m.sleep_id is None)
+
+    def consequences(self) -> str:
+        """One paragraph: what forgetting them does, for the confirmation."""
+        n = len(self.messages)
+        parts = [f"{n} message{'s' if n != 1 else ''} will be deleted from the journal"]
+        if self.today:
+            parts.append("removed from today's context")
+        if self.replay_days:
+            days = f"{self.replay_days} day{'s' if self.replay_days != 1 else ''}"
+            parts.append(f"the memory will sleep again on {days} without them ({self.replay_tokens:,} tokens)")
+        if self.removed_snapshots:
+            k = len(self.removed_snapshots)
+            parts.append(f"the {k} memory snapshot{'s' if k != 1 else ''} that hold{'s' if k == 1 else ''} "
+                         f"them will be deleted ({', '.join(self.removed_snapshots)}), so no rollback brings "
+                         "them back")
+        return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] + \
+            ". This cannot be undone."
+
+
+@dataclass(frozen=True)
+class ForgetReport:
+    """What `Assistant.forget` did."""
+
+    messages: int  # deleted from the journal
+    replay_days: int
+    tokens: int  # tokens slept on again
+    duration_s: float
+    snapshot: str | None  # the snapshot written without them; None when the memory did not hold them
+    removed_snapshots: tuple[str, ...]
+
+    def summary(self) -> str:
+        text = f"Forgot {self.messages} message{'s' if self.messages != 1 else ''}"
+        if self.snapshot:
+            text += (f"; the memory slept again on {self.replay_days} day{'s' if self.replay_days != 1 else ''} "
+                     f"without them ({self.tokens:,} tokens, {self.duration_s:.1f} s, snapshot {self.snapshot})")
+        if self.removed_snapshots:
+            k = len(self.removed_snapshots)
+            text += f"; deleted {k} memory snapshot{'s' if k != 1 else ''} that held them"
+        return text + "."
+
+
+@dataclass(frozen=True)
 class SnapshotInfo:
     id: str
     created: datetime

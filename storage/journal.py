@@ -158,6 +158,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise JournalError(f"cannot open the journal {path}: {err.strerror}; pass --home to a "
                            "writable folder") from err
     conn.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows (`Journal.forget`) are overwritten with zeros, not left in free pages.
+    conn.execute("PRAGMA secure_delete=ON")
     return conn
 
 
@@ -281,6 +283,67 @@ class Journal:
         index's own order (descending rowid), so a word said in thousands of messages costs no
         sort of them all."""
         return self._search(query, "AND m.sleep_id IS NOT NULL", "messages_fts.rowid DESC", limit)
+
+    def exchanges_matching(self, query: str) -> list[Message]:
+        """Every message whose text matches `query` (as `search` does), with the other half of its
+        exchange (a user turn and the reply to it), oldest first: what `forget` would delete."""
+        match = fts_query(query)
+        if not match:
+            return []
+        with self._lock:
+            hits = [row[0] for row in self.db.execute(
+                "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", [match])]
+        return self.messages_by_id(self._with_partners(hits))
+
+    def _with_partners(self, ids: Iterable[int]) -> set[int]:
+        """ids plus the other turn of each one's exchange: the reply after a user turn, the user
+        turn before a reply (append_exchange writes the two together)."""
+        wanted = set(ids)
+        with self._lock:
+            for message_id in list(wanted):
+                role = self.db.execute("SELECT role FROM messages WHERE id = ?", [message_id]).fetchone()
+                if role is None:
+                    continue
+                if role[0] == "user":
+                    other = self.db.execute("SELECT id, role FROM messages WHERE id > ? ORDER BY id LIMIT 1",
+                                            [message_id]).fetchone()
+                    partner = "assistant"
+                else:
+                    other = self.db.execute("SELECT id, role FROM messages WHERE id < ? ORDER BY id DESC "
+                                            "LIMIT 1", [message_id]).fetchone()
+                    partner = "user"
+                if other is not None and other[1] == partner:
+                    wanted.add(other[0])
+        return wanted
+
+    def messages_by_id(self, ids: Iterable[int]) -> list[Message]:
+        """These messages (those that exist), oldest first."""
+        ids = sorted({int(i) for i in ids})
+        found = []
+        for start in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
+            batch = ids[start:start + 500]
+            found += self._messages(f"WHERE id IN ({', '.join('?' * len(batch))})", batch)
+        return sorted(found, key=lambda m: m.id)
+
+    def forget(self, message_ids: Iterable[int]) -> int:
+        """Delete these messages for good, with every from-memory line of a reply that quotes one
+        of them; returns how many messages were deleted. The full-text index is rebuilt without
+        them and the write-ahead log emptied, so their words stay nowhere in the files (freed pages
+        are zeroed: secure_delete). The sleeps that consolidated them keep their token counts."""
+        ids = sorted({int(i) for i in message_ids})
+        deleted = 0
+        with self._writing():
+            for start in range(0, len(ids), 500):
+                batch = ids[start:start + 500]
+                marks = ", ".join("?" * len(batch))
+                self.db.execute(f"DELETE FROM recollections WHERE message_id IN ({marks}) "
+                                f"OR source_id IN ({marks})", batch + batch)
+                deleted += self.db.execute(f"DELETE FROM messages WHERE id IN ({marks})", batch).rowcount
+            # FTS5 keeps deleted words in its older segments until they are merged.
+            self.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
+        with self._lock:
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
 
     def _search(self, query: str, where: str, order: str, limit: int) -> list[SearchHit]:
         match = fts_query(query)

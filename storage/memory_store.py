@@ -61,6 +61,7 @@ class SnapshotMeta:
     sleep_id: int | None = None  # the journal's sleep that wrote it (see discard_unfinished)
     backbone_name: str = ""  # shown when the memory is refused for another model
     layout: str = ""  # the tower's state layout, e.g. "[H, K, V] per GDN block"
+    sleeps: tuple[int, ...] | None = None  # every journal sleep consolidated into this state, in order
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class Snapshot:
     fingerprint: str  # sha256 of the state tensors: identifies this memory's content
     is_current: bool
     problem: str | None = None  # why the file cannot be read; None = the header is fine
+    # The journal sleeps whose days this memory holds, oldest first; None for snapshots written
+    # before dreamchat recorded them (and for damaged files).
+    sleeps: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -124,6 +128,13 @@ def _read_header(path: Path) -> dict[str, str]:
     if version > FORMAT_VERSION:
         raise MemoryStoreError(f"memory snapshot {path} was written by a newer dreamchat; upgrade dreamchat")
     return meta
+
+
+def _sleeps(meta: Mapping[str, str]) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(i) for i in json.loads(meta["sleeps"]))
+    except (KeyError, ValueError, TypeError):  # older snapshots (no field) or a damaged one
+        return None
 
 
 class MemoryStore:
@@ -198,7 +209,7 @@ class MemoryStore:
             tower_fingerprint=meta.get("tower_fingerprint", ""), backbone_name=meta.get("backbone_name", ""),
             sleep_id=int(meta["sleep_id"]) if meta.get("sleep_id") else None,
             parent=meta.get("parent") or None, fingerprint=meta.get("sha256", ""),
-            is_current=snapshot_id(number) == current, problem=problem)
+            is_current=snapshot_id(number) == current, problem=problem, sleeps=_sleeps(meta))
 
     def list(self) -> list[Snapshot]:
         """Every snapshot on disk, oldest first (damaged ones included, with `problem` set)."""
@@ -207,6 +218,11 @@ class MemoryStore:
 
     def current(self) -> Snapshot | None:
         return next((s for s in self.list() if s.is_current), None)
+
+    def base(self) -> Snapshot | None:
+        """The snapshot whose state is the memory in use: the current one, or the intact one before
+        it that loading falls back to; None for an empty memory."""
+        return self._base(self._pointer()["current"])
 
     def _base(self, current: str | None) -> Snapshot | None:
         """The memory a new snapshot grows from: the current one, or (when its file is damaged) the
@@ -307,6 +323,22 @@ class MemoryStore:
         raise MemoryStoreError(f"no intact memory snapshot in {self.folder} ({'; '.join(problems)}); "
                                "`dreamchat memory rollback ID` to an intact one or `dreamchat memory reset`")
 
+    def load(self, snapshot_ref: str | int, *, backbone_fingerprint: str, tower_fingerprint: str,
+             compatible_towers: Collection[str] = (),
+             template: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The state of one snapshot (not necessarily the current one), checked as `load_latest`
+        checks it; MemoryStoreError when it cannot be used with this backbone and tower."""
+        number, path = self._resolve(snapshot_ref)
+        snap = self._snapshot(number, path, None)
+        if snap.problem:
+            raise MemoryStoreError(f"memory snapshot {snap.id} cannot be read: {snap.problem}")
+        self._check_fingerprints(snap, backbone_fingerprint, tower_fingerprint, compatible_towers)
+        try:
+            state = self._load(path, {name: tuple(t.shape) for name, t in template.items()})
+        except _Unusable as err:
+            raise MemoryStoreError(f"memory snapshot {snap.id} cannot be read: {err}") from None
+        return {k: v.to(device=template[k].device, dtype=template[k].dtype) for k, v in state.items()}
+
     # -- writing --------------------------------------------------------------------------------
 
     def save(self, state: Mapping[str, torch.Tensor], meta: SnapshotMeta) -> Snapshot:
@@ -334,6 +366,7 @@ class MemoryStore:
             "backbone_name": meta.backbone_name, "night": str(night), "passes": str(meta.passes),
             "tokens": str(meta.tokens), "sleep_id": "" if meta.sleep_id is None else str(meta.sleep_id),
             "parent": parent or "", "sha256": state_sha256(tensors), "layout": meta.layout,
+            "sleeps": "" if meta.sleeps is None else json.dumps(list(meta.sleeps)),
             "shapes": json.dumps({k: {"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")}
                                   for k, t in sorted(tensors.items())}),
         }
@@ -397,6 +430,23 @@ class MemoryStore:
                     current.id, current.sleep_id, current.parent or "an empty memory")
         self._set_pointer(current.parent, "discard")
         return current
+
+    def remove(self, snapshot_ids: Collection[str], reason: str) -> list[str]:
+        """Delete these snapshots for good (to forget what they hold: a rollback could bring it
+        back). The current one cannot be removed; write its replacement first. Returns the ids
+        deleted; the pointer's log records them with `reason`, never what they held."""
+        current = self._pointer()["current"]
+        if current in snapshot_ids:
+            raise MemoryStoreError(f"{current} is the memory in use; it cannot be removed")
+        removed = []
+        for number, path in self._files().items():
+            if snapshot_id(number) in snapshot_ids:
+                path.unlink(missing_ok=True)
+                removed.append(snapshot_id(number))
+        if removed:
+            self._set_pointer(current, f"{reason}: removed {', '.join(removed)}")
+            log.info("removed memory snapshots %s (%s)", ", ".join(removed), reason)
+        return removed
 
     def prune(self) -> list[Path]:
         """Delete all but the newest `keep` snapshots; the current one and its parent always stay."""

@@ -314,3 +314,124 @@ def test_reset_and_rollback_when_the_memory_was_made_by_another_tower(open_assis
     upgraded.close()
     again = open_assistant(weights=str(other_weights))
     assert all(not t.any() for t in again._state.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# Forgetting one thing (`plan_forget`, `forget`)
+
+def _three_days_with_a_secret(assistant) -> None:
+    _reply(assistant, "My sister Ana lives in Porto.")
+    assistant.sleep(passes=2)                                       # night-0001
+    _reply(assistant, "My PIN is Zanzibar4471.")
+    _reply(assistant, "Her dog is called Rex.")
+    assistant.sleep(passes=1)                                       # night-0002
+    _reply(assistant, "I work at the bakery.")
+    assistant.sleep(passes=2)                                       # night-0003
+    _reply(assistant, "Zanzibar4471 came up again today.")          # today: not slept
+
+
+def _home_slept_on(tmp_path, tiny_gguf, weights, days) -> dict:
+    """The memory a new home makes when it sleeps on exactly these (passes, texts) days."""
+    fresh = Assistant.open(home=str(tmp_path / "fresh"), model=str(tiny_gguf), weights=str(weights),
+                           config=_config())
+    try:
+        for passes, texts in days:
+            for user, reply in zip(texts[::2], texts[1::2]):
+                fresh.journal.append_exchange(user, reply, 1, 1)
+            fresh.sleep(passes=passes)
+        return fresh._state
+    finally:
+        fresh.close()
+
+
+def test_forgetting_leaves_the_memory_it_would_have_been_without_the_messages(open_assistant, tmp_path,
+                                                                              tiny_gguf, tiny_weights):
+    from dreamchat.storage.memory_store import MemoryStoreError
+
+    assistant = open_assistant()
+    _three_days_with_a_secret(assistant)
+    before = {k: v.clone() for k, v in assistant._state.items()}
+    plan = assistant.plan_forget("zanzibar4471")
+    assert [m.text for m in plan.messages if m.role == "user"] == ["My PIN is Zanzibar4471.",
+                                                                  "Zanzibar4471 came up again today."]
+    # Night 1 does not hold it: the memory sleeps again from that snapshot on days 2 and 3 only.
+    assert (plan.replay_days, plan.today, plan.removed_snapshots) == (2, 2, ("night-0002", "night-0003"))
+    assert "sleep again on 2 days" in plan.consequences()
+    assert [s.id for s in assistant.store.list()] == ["night-0001", "night-0002", "night-0003"]  # planning changed nothing
+    assert len(assistant.history()) == 10
+
+    report = assistant.forget(plan)
+    assert (report.messages, report.replay_days, report.snapshot) == (4, 2, "night-0004")
+    assert report.removed_snapshots == ("night-0002", "night-0003")
+    assert [s.id for s in assistant.store.list()] == ["night-0001", "night-0004"]
+    assert assistant.search("zanzibar4471") == [] and len(assistant.history()) == 6
+    assert assistant.journal.unslept_messages() == []
+    assert assistant.backbone.tokens == assistant._render([])  # today's context no longer holds it
+    forgotten = assistant._state
+    assert not _same_state(forgotten, before)
+    assert _same_state(forgotten, _home_slept_on(tmp_path, tiny_gguf, tiny_weights, _slept_days(assistant)))
+    assert [len(texts) for _, texts in _slept_days(assistant)] == [2, 2, 2]
+    assistant.close()
+
+    again = open_assistant()
+    assert _same_state(again._state, forgotten) and again.memory_status().nights == 3
+    with pytest.raises(MemoryStoreError, match="no memory snapshot 'night-0002'"):
+        again.rollback("night-0002")  # no rollback brings it back
+    assert again.plan_forget("zanzibar4471").messages == ()
+
+
+def test_after_a_reset_forgetting_deletes_old_snapshots_and_nothing_reset_comes_back(open_assistant):
+    assistant = open_assistant()
+    _reply(assistant, "My PIN is Zanzibar4471.")
+    assistant.sleep(passes=1)
+    assistant.reset_memory()
+    _reply(assistant, "I like tea.")
+    assistant.sleep(passes=1)
+    tea_only = {k: v.clone() for k, v in assistant._state.items()}
+    assert assistant.store.current().sleeps == (2,)
+    assert assistant.rebuild_size() == (1, 2)  # a rebuild sleeps on the tea day only
+
+    plan = assistant.plan_forget("zanzibar4471")
+    assert (plan.replay_days, plan.removed_snapshots) == (0, ("night-0001",))
+    report = assistant.forget(plan)
+    assert report.snapshot is None and report.removed_snapshots == ("night-0001",)
+    assert [s.id for s in assistant.store.list()] == ["night-0002"] and _same_state(assistant._state, tea_only)
+    assert assistant.rebuild_memory().messages == 2 and _same_state(assistant._state, tea_only)
+
+
+def test_a_cancelled_forget_changes_nothing(open_assistant):
+    assistant = open_assistant()
+    _three_days_with_a_secret(assistant)
+    before = {k: v.clone() for k, v in assistant._state.items()}
+    with pytest.raises(SleepCancelled, match="memory and the journal are as they were"):
+        assistant.forget(assistant.plan_forget("zanzibar4471"), should_stop=lambda: True)
+    assert [s.id for s in assistant.store.list()] == ["night-0001", "night-0002", "night-0003"]
+    assert len(assistant.history()) == 10 and _same_state(assistant._state, before)
+    assert assistant.backbone.tokens == assistant._render(assistant.journal.unslept_messages())  # today is back
+
+
+def test_a_forget_that_crashed_after_the_new_memory_finishes_when_run_again(open_assistant, monkeypatch):
+    assistant = open_assistant()
+    _three_days_with_a_secret(assistant)
+
+    def killed(ids):
+        raise RuntimeError("killed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(assistant.journal, "forget", killed)
+        with pytest.raises(RuntimeError):
+            assistant.forget(assistant.plan_forget("zanzibar4471"))
+    # The new memory is in place and the old snapshots are gone; the messages are not lost yet.
+    assert [s.id for s in assistant.store.list()] == ["night-0001", "night-0004"]
+    assert len(assistant.history()) == 10
+    written = {k: v.clone() for k, v in assistant._state.items()}
+    report = assistant.forget(assistant.plan_forget("zanzibar4471"))
+    assert report.messages == 4 and assistant.search("zanzibar4471") == []
+    assert _same_state(assistant._state, written)
+
+
+def test_snapshots_from_before_sleeps_were_listed_hold_every_sleep_up_to_theirs(open_assistant):
+    assistant = open_assistant()
+    _three_days_with_a_secret(assistant)
+    legacy = dataclasses.replace(assistant.store.list()[1], sleeps=None)  # written by sleep 2
+    assert assistant._sleeps_in(legacy) == [1, 2] and assistant._sleeps_in(None) == []

@@ -213,6 +213,42 @@ def test_what_the_memory_supplied_is_kept_with_the_reply_and_exported(journal):
     assert "> from memory: “Hilac”: in nothing slept before" in markdown
 
 
+def test_forgetting_finds_whole_exchanges(journal):
+    journal.append_exchange("My dog is called Biscuit.", "What a lovely name!", 1, 1)
+    journal.append_exchange("The weather is grey.", "Biscuit would love a walk anyway.", 1, 1)
+    journal.append_exchange("I work at the bakery.", "Nice.", 1, 1)
+    found = journal.exchanges_matching("biscuit")
+    assert [m.text for m in found] == ["My dog is called Biscuit.", "What a lovely name!",
+                                       "The weather is grey.", "Biscuit would love a walk anyway."]
+    assert journal.exchanges_matching("nothing like it") == [] and journal.exchanges_matching("!!") == []
+    assert [m.text for m in journal.messages_by_id([found[2].id, 999, found[0].id])] == [
+        "My dog is called Biscuit.", "The weather is grey."]
+
+
+def test_forgotten_messages_leave_no_trace_in_the_files(tmp_path):
+    path = tmp_path / "dreamchat.db"
+    with Journal(path) as journal:
+        told, _ = journal.append_exchange("My PIN is Zanzibar4471.", "Noted.", 1, 1)
+        journal.append_exchange("I like tea.", "Tea is good.", 1, 1)
+        sleep = journal.begin_sleep(2)
+        journal.finish_sleep(sleep, [m.id for m in journal.unslept_messages()], 4, 1.0, "night-0001")
+        _, reply = journal.append_exchange("Tea?", "You like tea.", 1, 1, [("tea", told + 2, "I like [tea]")])
+        _, quoting = journal.append_exchange("PIN?", "It is 4471.", 1, 1,
+                                             [("4471", told, "My PIN is [Zanzibar4471]")])
+        forget = {m.id for m in journal.exchanges_matching("Zanzibar4471")}
+        assert forget == {told, told + 1}
+        assert journal.forget(forget) == 2
+        assert [m.text for m in journal.messages()] == ["I like tea.", "Tea is good.", "Tea?", "You like tea.",
+                                                        "PIN?", "It is 4471."]
+        # The line under a later reply quoted the forgotten message: it goes too; others stay.
+        assert [(r.message_id, r.text) for r in journal.recalled()] == [(reply, "tea")]
+        assert journal.search("Zanzibar4471") == [] and journal.sleeps()[0].tokens == 4
+    for file in tmp_path.iterdir():  # nor in free pages, the FTS index (lower case) or the WAL
+        assert b"zanzibar4471" not in file.read_bytes().lower(), file.name
+    with Journal(path) as journal:
+        assert journal.message_count() == 6 and journal.search("tea")
+
+
 def test_fts_query_quotes_every_term():
     assert fts_query('pickle\'s "cat') == '"pickle" "s" "cat"'
     assert fts_query("NOT near(é_1)") == '"NOT" "near" "é_1"'

@@ -65,6 +65,27 @@ def test_save_and_load_round_trip_with_metadata(store):
     assert same(loaded.state, state) and loaded.warning is None and loaded.snapshot.id == "night-0001"
 
 
+def test_a_snapshot_lists_the_sleeps_it_holds(store):
+    assert store.save(make_state(1), meta(sleep_id=3, sleeps=(1, 3))).sleeps == (1, 3)
+    assert store.list()[0].sleeps == (1, 3)
+    assert store.save(make_state(2), meta(sleep_id=4)).sleeps is None  # unknown (older dreamchat)
+
+
+def test_one_snapshot_loads_by_id_and_others_can_be_removed(store):
+    first = store.save(make_state(1), meta())
+    store.save(make_state(2), meta())
+    state = store.load(first.id, backbone_fingerprint=BACKBONE, tower_fingerprint=TOWER, template=make_state(0))
+    assert same(state, make_state(1))
+    with pytest.raises(MemoryStoreError, match="another memory tower"):
+        store.load(first.id, backbone_fingerprint=BACKBONE, tower_fingerprint="x" * 64, template=make_state(0))
+    with pytest.raises(MemoryStoreError, match="is the memory in use"):
+        store.remove({"night-0002"}, reason="forget")
+    assert store.remove({"night-0001", "night-0009"}, reason="forget") == ["night-0001"]
+    assert [s.id for s in store.list()] == ["night-0002"] and same(load(store).state, make_state(2))
+    entry = json.loads((store.folder / "current.json").read_text())["log"][-1]
+    assert entry["action"] == "forget: removed night-0001" and entry["current"] == "night-0002"
+
+
 def test_night_counts_up_from_the_current_snapshot(store):
     assert store.save(make_state(1), meta()).night == 1
     assert store.save(make_state(2), meta()).night == 2
