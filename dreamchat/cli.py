@@ -70,6 +70,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     memory_sub.add_parser("rebuild", parents=[common],
                           help="sleep again on every slept day with the current memory tower (after an upgrade)")
+    forget = memory_sub.add_parser("forget", parents=[common],
+                                   help="forget every message that matches TEXT: journal, memory and snapshots")
+    forget.add_argument("text", nargs="+", metavar="TEXT", help="words the messages contain (all of them)")
+    forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     train = sub.add_parser("train", parents=[common], help="train the memory tower's slow weights")
     _add_module_arguments(train, "train", wanted)
@@ -235,6 +239,8 @@ def cmd_memory(args, home, model) -> int:
     with _open(args, home, model, load_memory=False) as assistant:
         if action == "rebuild":
             return _rebuild(assistant)
+        if action == "forget":
+            return _forget(assistant, " ".join(args.text), args.yes)
         if action == "rollback":
             assistant.rollback(args.snapshot)
             print(f"Memory rolled back to {args.snapshot}.")
@@ -264,6 +270,34 @@ def _rebuild(assistant) -> int:
     else:
         print(f"Memory rebuilt with this tower from the journal's slept days ({report.messages:,} messages, "
               f"{report.tokens:,} tokens) in {report.duration_s:.1f} s: snapshot {report.snapshot}.")
+    return 0
+
+
+def _forget(assistant, query: str, yes: bool) -> int:
+    from dreamchat.tui.formatting import forget_question
+
+    plan = assistant.plan_forget(query)
+    if not plan.messages:
+        print(f"No messages match “{query}”; nothing to forget.")
+        return 0
+    # Asking: the question and what it is about go to stderr; with --yes they are the report.
+    print(forget_question(plan), file=sys.stdout if yes else sys.stderr)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise DreamchatError("refusing to forget without confirmation; pass --yes")
+        if input("Forget them? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("Nothing was forgotten.")
+            return 0
+
+    def progress(done: int, total: int) -> None:
+        sys.stderr.write(f"\rforgetting: sleeping again, day {done}/{total}   ")
+        sys.stderr.flush()
+
+    interactive = sys.stderr.isatty() and plan.replay_days > 0
+    report = assistant.forget(plan, on_progress=progress if interactive else None)
+    if interactive:
+        sys.stderr.write("\n")
+    print(report.summary())
     return 0
 
 

@@ -114,21 +114,19 @@ class ForgetPlan:
         return sum(1 for m in self.messages if m.sleep_id is None)
 
     def consequences(self) -> str:
-        """One paragraph: what forgetting them does, for the confirmation."""
+        """What forgetting them does, for the confirmation: a few clauses on one line."""
         n = len(self.messages)
-        parts = [f"{n} message{'s' if n != 1 else ''} will be deleted from the journal"]
+        text = f"{n} message{'s' if n != 1 else ''} will be deleted from the journal"
         if self.today:
-            parts.append("removed from today's context")
+            text += f" ({self.today} of them from today's context)"
         if self.replay_days:
             days = f"{self.replay_days} day{'s' if self.replay_days != 1 else ''}"
-            parts.append(f"the memory will sleep again on {days} without them ({self.replay_tokens:,} tokens)")
+            text += f"; the memory will sleep again on {days} without them ({self.replay_tokens:,} tokens)"
         if self.removed_snapshots:
             k = len(self.removed_snapshots)
-            parts.append(f"the {k} memory snapshot{'s' if k != 1 else ''} that hold{'s' if k == 1 else ''} "
-                         f"them will be deleted ({', '.join(self.removed_snapshots)}), so no rollback brings "
-                         "them back")
-        return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] + \
-            ". This cannot be undone."
+            text += (f"; {k} memory snapshot{'s' if k != 1 else ''} that hold{'s' if k == 1 else ''} them "
+                     f"will be deleted ({', '.join(self.removed_snapshots)}), so no rollback brings them back")
+        return text + ". This cannot be undone."
 
 
 @dataclass(frozen=True)
@@ -145,8 +143,9 @@ class ForgetReport:
     def summary(self) -> str:
         text = f"Forgot {self.messages} message{'s' if self.messages != 1 else ''}"
         if self.snapshot:
-            text += (f"; the memory slept again on {self.replay_days} day{'s' if self.replay_days != 1 else ''} "
-                     f"without them ({self.tokens:,} tokens, {self.duration_s:.1f} s, snapshot {self.snapshot})")
+            text += (f"; the memory was made again without them ({self.replay_days} "
+                     f"day{'s' if self.replay_days != 1 else ''}, {self.tokens:,} tokens slept again, "
+                     f"{self.duration_s:.1f} s, snapshot {self.snapshot})")
         if self.removed_snapshots:
             k = len(self.removed_snapshots)
             text += f"; deleted {k} memory snapshot{'s' if k != 1 else ''} that held them"

@@ -177,6 +177,30 @@ def test_journal_from_a_newer_dreamchat_is_refused_and_kept(home, tiny_gguf, cap
     assert (home / "dreamchat.db").read_bytes() == before
 
 
+def test_memory_forget_asks_then_forgets_in_the_journal_and_the_memory(home, tiny_gguf, tiny_weights, capsys):
+    common = ["--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]
+    assert main(["send", "My PIN is Zanzibar4471.", *common]) == 0
+    assert main(["send", "I like tea.", *common]) == 0
+    assert main(["sleep", *common]) == 0
+    capsys.readouterr()
+    # A script must confirm: without --yes (stdin is not a terminal) nothing happens.
+    assert main(["memory", "forget", "zanzibar4471", *common]) == 1
+    captured = capsys.readouterr()
+    assert "you        My PIN is Zanzibar4471." in captured.err
+    assert "the memory will sleep again on 1 day without them" in captured.err
+    assert_one_line_error(captured.err.splitlines()[-1], "pass --yes")
+    assert main(["memory", "forget", "Zanzibar4471", "--yes", *common]) == 0
+    out = capsys.readouterr().out
+    assert "you        My PIN is Zanzibar4471." in out and "Forgot 2 messages; the memory was made again without them (1 day, " in out
+    assert "deleted 1 memory snapshot that held them" in out
+    assert main(["history", "--home", str(home)]) == 0
+    shown = capsys.readouterr().out
+    assert "Zanzibar" not in shown and "I like tea." in shown
+    assert main(["memory", "forget", "Zanzibar4471", "--yes", *common]) == 0
+    assert "No messages match" in capsys.readouterr().out
+    assert sorted(p.stem for p in (home / "memory").glob("*.safetensors")) == ["night-0002"]
+
+
 def test_second_running_instance_gets_a_clear_error(home, tiny_gguf):
     from dreamchat.lock import InstanceLock
     from dreamchat.paths import Paths

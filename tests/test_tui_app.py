@@ -266,6 +266,40 @@ async def test_forget_asks_first(make_app):
 
 
 @run_async
+async def test_forget_text_shows_what_it_matches_then_forgets_it_everywhere(make_app):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await started(app, pilot)
+        await send(app, pilot, "My PIN is Zanzibar4471.")
+        await send(app, pilot, "I like tea.")
+        await type_and_enter(pilot, "/sleep")
+        await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished)
+        await pilot.press("escape")
+        await send(app, pilot, "Zanzibar4471 [again] today.")  # brackets: shown as typed, not markup
+        await type_and_enter(pilot, "/forget zanzibar4471")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        question = app.screen.question
+        assert "My PIN is Zanzibar4471." in question and "Zanzibar4471 [again] today." in question
+        assert "sleep again on 1 day without them" in question
+        await pilot.press("n")
+        assert len(journal(app)) == 6
+        await type_and_enter(pilot, "/forget zanzibar4471")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished,
+                         what="forgetting")
+        report = app.screen.report
+        assert report.messages == 4 and report.replay_days == 1 and report.snapshot
+        await pilot.press("escape")
+        assert [m.text for m in journal(app) if m.role == "user"] == ["I like tea."]
+        assert "Zanzibar" not in " ".join(m.text for m in app.chat.messages())  # the view was redrawn
+        assert "Forgot 4 messages" in notes(app)[-1]
+        await type_and_enter(pilot, "/forget nothing-said")
+        await wait_until(pilot, lambda: "No messages match" in notes(app)[-1], what="no match")
+        assert app.busy is None
+
+
+@run_async
 async def test_help_palette_keys_and_quit(make_app):
     app = make_app(dataclasses.replace(tiny_config(), tui=dataclasses.replace(
         Config().tui, theme="nord", bindings={"memory": "f9"})))

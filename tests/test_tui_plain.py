@@ -83,6 +83,15 @@ def test_multiline_export_to_stdout_sleep_forget_and_quit(plain):
     assert len(stored) == 2  # "never read" came after /quit
 
 
+def test_forget_text_asks_then_forgets_those_messages(plain):
+    out, err = plain("My PIN is Zanzibar4471.", "I like tea.", "/sleep", "/forget zanzibar4471", "no",
+                     "/forget zanzibar4471", "yes", "/forget zanzibar4471")
+    assert err.count("you        My PIN is Zanzibar4471.") == 2 and "This cannot be undone." in err
+    assert "Nothing was forgotten." in out and "Forgot 2 messages" in out
+    assert "No messages match 'zanzibar4471'" in out
+    assert [m.text for m in _history(plain.home) if m.role == "user"] == ["I like tea."]
+
+
 def test_morning_auto_sleep_before_the_loop():
     fake = FakeAssistant()
     fake.add_message("user", "yesterday", created=datetime.now(timezone.utc) - timedelta(days=1))

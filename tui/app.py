@@ -187,13 +187,7 @@ class DreamchatApp(CommandHandlers, App[None]):
     async def _assistant_ready(self, status: StatusInfo, oldest: datetime | str | None,
                                today: list, recalled: dict | None = None) -> None:
         self.ready = True
-        if today:  # a restart in the middle of a day: show the day so far, above anything new
-            chat = self.chat
-            shown = recalled if self.config.tui.memory_sources and recalled else {}
-            restored = [ChatMessage(m.role, m.text,
-                                    recollections=formatting.recollection_lines(shown.get(m.id, ())))
-                        for m in today]
-            await chat.mount_all(restored, before=0 if chat.children else None)
+        await self._show_day(today, recalled)  # a restart in the middle of a day: the day so far
         self._show_status(status)
         action = self.night.morning_action(oldest)
         if action == "auto":
@@ -203,6 +197,16 @@ class DreamchatApp(CommandHandlers, App[None]):
             question = "Good morning — sleep on yesterday's conversation?"
             self.push_screen(ConfirmScreen(question, yes="Sleep now", no="Not now"),
                              self._morning_answer)
+
+    async def _show_day(self, today: list, recalled: dict | None) -> None:
+        """Show journal messages (and what the memory supplied to them) above anything new."""
+        if not today:
+            return
+        chat = self.chat
+        shown = recalled if self.config.tui.memory_sources and recalled else {}
+        restored = [ChatMessage(m.role, m.text, recollections=formatting.recollection_lines(shown.get(m.id, ())))
+                    for m in today]
+        await chat.mount_all(restored, before=0 if chat.children else None)
 
     def _morning_answer(self, yes: bool | None) -> None:
         if yes:
@@ -218,7 +222,7 @@ class DreamchatApp(CommandHandlers, App[None]):
     def _rebuild_answer(self, yes: bool | None) -> None:
         if yes:
             self.busy = "sleep"
-            screen = SleepScreen(None, rebuild=True, reason="Sleeping again on your journal's days.")
+            screen = SleepScreen(None, job="rebuild", reason="Sleeping again on your journal's days.")
             self.push_screen(screen)
             self._rebuild_worker(screen)
         else:
@@ -452,6 +456,61 @@ class DreamchatApp(CommandHandlers, App[None]):
         except DreamchatError:
             return
         self.call_from_thread(self._show_status, status)
+
+    # -- forgetting some messages ---------------------------------------------------------------
+
+    def start_forget(self, plan: Any) -> None:
+        """Forget the messages of a confirmed `ForgetPlan`, in the sleep modal (it can take a while:
+        the memory sleeps again on the days that held them)."""
+        if self.busy:
+            self.notify("Wait for the reply or the sleep to finish before forgetting.", severity="warning")
+            return
+        self.busy = "sleep"
+        days = f"{plan.replay_days} day{'s' if plan.replay_days != 1 else ''}"
+        reason = (f"The memory sleeps again on {days} without them." if plan.replay_days
+                  else "Deleting them from the journal.")
+        screen = SleepScreen(None, job="forget", reason=reason)
+        self.push_screen(screen)
+        self._forget_worker(plan, screen)
+
+    @work(thread=True, exclusive=True, group="sleep")
+    def _forget_worker(self, plan: Any, screen: SleepScreen) -> None:
+        from dreamchat.assistant import SleepCancelled
+
+        worker = get_current_worker()
+
+        def run(assistant: "Assistant"):
+            report = assistant.forget(
+                plan, on_progress=lambda done, total: self.call_from_thread(
+                    screen.show_steps, done, total, f"Day {done} of {total} slept again"),
+                should_stop=lambda: worker.is_cancelled)
+            return report, _ready_state(assistant)
+
+        try:
+            report, ready = self.host.call(run)
+        except SleepCancelled:
+            self.call_from_thread(self._end_forget, screen, "cancelled", None, None)
+        except DreamchatError as err:
+            self.call_from_thread(self._end_forget, screen, "failed", None, None, str(err))
+        else:
+            self.call_from_thread(self._end_forget, screen, "forgot", report, ready)
+
+    async def _end_forget(self, screen: SleepScreen, outcome: str, report: Any, ready: tuple | None,
+                          error: str | None = None) -> None:
+        if outcome == "forgot":
+            screen.show_report(report)
+            status, _, today, recalled = ready
+            # The view may show what was forgotten, in a message or in a line under a reply: show
+            # today again as the journal now has it.
+            await self.chat.remove_children()
+            await self._show_day(today, recalled)
+            await self.note(f"{report.summary()} Today's conversation is shown again without them.")
+            self._show_status(status)
+        elif outcome == "cancelled":
+            screen.show_cancelled()
+        else:
+            screen.show_failed(error or "unknown error")
+        self.busy = None
 
     @on(SleepScreen.CancelRequested)
     def _cancel_sleep(self) -> None:

@@ -87,8 +87,9 @@ COMMANDS: tuple[Command, ...] = (
             "cmd_memory", "Memory", "f2"),
     Command("rollback", (Arg("ID"),), "Go back to an earlier memory snapshot (ids in /memory).",
             "cmd_rollback", "Roll back memory"),
-    Command("forget", (), "Erase all long-term memory, after a confirmation.", "cmd_forget",
-            "Forget everything"),
+    Command("forget", (Arg("TEXT", optional=True, rest=True),),
+            "Forget every message that matches TEXT: from the journal, the memory and its snapshots "
+            "(after a confirmation). /forget alone erases all long-term memory.", "cmd_forget", "Forget"),
     Command("history", (Arg("N", int, optional=True),),
             "Show the last N messages of the journal (default 50).", "cmd_history", "History", "f3"),
     Command("search", (Arg("TEXT", rest=True),), "Full-text search of every message in the journal.",

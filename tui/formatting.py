@@ -76,6 +76,17 @@ def messages_text(messages: Sequence[Any], empty: str) -> str:
     return "\n".join(message_line(m) for m in messages) if messages else empty
 
 
+FORGET_SHOWN = 12  # messages listed when asking to forget them; the rest are counted
+
+
+def forget_question(plan: Any) -> str:
+    """Before forgetting: the messages that match (the first few) and what forgetting them does."""
+    lines = [message_line(m) for m in plan.messages[:FORGET_SHOWN]]
+    if len(plan.messages) > FORGET_SHOWN:
+        lines.append(f"… and {len(plan.messages) - FORGET_SHOWN} more")
+    return "\n".join([*lines, "", plan.consequences()])
+
+
 def settings_text(config: Any) -> str:
     """/set with no arguments: the settings people change most, with their values."""
     lines = ["Settings (change one with /set KEY VALUE; /set KEY explains it):"]

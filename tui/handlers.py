@@ -47,7 +47,11 @@ class CommandHandlers:
 
         self._ask(rollback, done)
 
-    def cmd_forget(self) -> None:
+    def cmd_forget(self, text: str | None) -> None:
+        if text is not None:
+            self._forget_matching(text)
+            return
+
         def answered(yes: bool | None) -> None:
             if not yes:
                 self.notify("Memory kept.", timeout=3)
@@ -66,6 +70,23 @@ class CommandHandlers:
         self.push_screen(ConfirmScreen("Erase all long-term memory? Every night slept is lost; "
                                        "this cannot be undone.", yes="Erase", no="Keep",
                                        danger=True), answered)
+
+    def _forget_matching(self, text: str) -> None:
+        async def confirm(plan) -> None:
+            if not plan.messages:
+                await self.note(f"No messages match “{text}”; nothing to forget.")
+                return
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self.start_forget(plan)
+                else:
+                    self.notify("Nothing was forgotten.", timeout=3)
+
+            self.push_screen(ConfirmScreen(f"Forget these messages?\n\n{formatting.forget_question(plan)}",
+                                           yes="Forget", no="Keep", danger=True), answered)
+
+        self._ask(lambda a: a.plan_forget(text), confirm)
 
     def _show_messages(self, title: str, empty: str) -> Callable[[list], Any]:
         async def show(messages: list) -> None:

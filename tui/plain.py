@@ -148,12 +148,42 @@ class PlainSession:
         self.assistant.rollback(snapshot_id)
         self.say(f"Memory rolled back to {snapshot_id}.")
 
-    def cmd_forget(self) -> None:
-        if not self.ask_yes("Erase all long-term memory? Every night slept is lost."):
-            self.say("Memory kept.")
+    def cmd_forget(self, text: str | None) -> None:
+        from dreamchat.assistant import SleepCancelled
+
+        if text is None:
+            if not self.ask_yes("Erase all long-term memory? Every night slept is lost."):
+                self.say("Memory kept.")
+                return
+            self.assistant.reset_memory()
+            self.say("All long-term memory erased. The journal still has every message.")
             return
-        self.assistant.reset_memory()
-        self.say("All long-term memory erased. The journal still has every message.")
+        plan = self.assistant.plan_forget(text)
+        if not plan.messages:
+            self.say(f"No messages match '{text}'; nothing to forget.")
+            return
+        self.tell(formatting.forget_question(plan))
+        if not self.ask_yes("Forget them?"):
+            self.say("Nothing was forgotten.")
+            return
+
+        def progress(done: int, total: int) -> None:
+            if self.interactive:
+                self.stderr.write(f"\rforgetting: sleeping again, day {done}/{total}\x1b[K")
+                self.stderr.flush()
+
+        try:
+            report = self.assistant.forget(plan, on_progress=progress)
+        except SleepCancelled:
+            self.tell("\nForgetting cancelled; the journal and the memory are as they were.")
+            return
+        except KeyboardInterrupt:  # perhaps after the new memory was written: running it again finishes
+            self.tell(f"\nForgetting interrupted; run /forget {text} again to finish it.")
+            return
+        finally:
+            if self.interactive:
+                self.stderr.write("\r\x1b[K")
+        self.say(report.summary())
 
     def cmd_history(self, limit: int | None) -> None:
         messages = self.assistant.history()[-(limit or 50):]

@@ -22,7 +22,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self):
         with Vertical(id="confirm-dialog", classes="dialog"):
-            yield Label(self.question, id="confirm-question")
+            yield Label(self.question, id="confirm-question", markup=False)  # it may quote messages
             with Horizontal(classes="buttons"):
                 yield Button(self.yes, id="confirm-yes", variant="error" if self.danger else "primary")
                 yield Button(self.no, id="confirm-no")

@@ -3,10 +3,13 @@
 The app's sleep worker drives it: `show_progress` for every SleepProgress, then exactly one of
 `show_report`, `show_cancelled`, `show_failed`, `show_nothing`. Esc (or the button) while running
 asks the app to cancel; once finished, the same key closes the modal. The memory rebuild after a
-tower upgrade uses the same modal (`rebuild=True`), driven by `show_steps` (one step per day).
+tower upgrade (`job="rebuild"`) and forgetting some messages (`job="forget"`) use the same modal,
+driven by `show_steps` (one step per day slept again).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from textual import on
 from textual.binding import Binding
@@ -15,7 +18,28 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ProgressBar
 
-from dreamchat.events import SleepProgress, SleepReport
+from dreamchat.events import ForgetReport, SleepProgress, SleepReport
+
+
+@dataclass(frozen=True)
+class Job:
+    """What the modal says for one kind of job."""
+
+    running: str
+    cancelled: str
+    cancelled_detail: str
+    failed: str
+    failed_detail: str  # after the error message
+
+
+JOBS = {
+    "sleep": Job("Sleeping…", "Sleep cancelled", "Memory is unchanged; today's conversation is still here.",
+                 "Sleep failed", "Memory is unchanged."),
+    "rebuild": Job("Rebuilding memory…", "Rebuild cancelled", "The memory is as it was.",
+                   "Rebuild failed", "Memory is unchanged."),
+    "forget": Job("Forgetting…", "Forgetting cancelled", "The journal and the memory are as they were.",
+                  "Forgetting failed", "Nothing you keep was lost; run /forget again to finish."),
+}
 
 
 def progress_steps(p: SleepProgress) -> tuple[int, int]:
@@ -33,24 +57,23 @@ def progress_text(p: SleepProgress) -> str:
     return f"Consolidating: chunk {p.chunk} of {p.chunks}, pass {p.pass_} of {p.passes}{speed}"
 
 
-class SleepScreen(ModalScreen[SleepReport | None]):
+class SleepScreen(ModalScreen[SleepReport | ForgetReport | None]):
     BINDINGS = [Binding("escape", "cancel_or_close", "Cancel", id="sleep_cancel")]
 
     class CancelRequested(Message):
         """The user wants the running sleep stopped (memory stays as it was)."""
 
-    def __init__(self, passes: int | None, *, reason: str = "", rebuild: bool = False) -> None:
+    def __init__(self, passes: int | None, *, reason: str = "", job: str = "sleep") -> None:
         super().__init__()
         self.passes = passes
         self.reason = reason
-        self.rebuild = rebuild
+        self.job = JOBS[job]
         self.finished = False
-        self.report: SleepReport | None = None
+        self.report: SleepReport | ForgetReport | None = None
 
     def compose(self):
         with Vertical(id="sleep-dialog", classes="dialog"):
-            yield Label("Rebuilding memory…" if self.rebuild else "Sleeping…", id="sleep-title",
-                        classes="dialog-title")
+            yield Label(self.job.running, id="sleep-title", classes="dialog-title")
             if self.reason:
                 yield Label(self.reason, id="sleep-reason")
             yield ProgressBar(total=None, show_eta=False, id="sleep-progress")
@@ -80,24 +103,22 @@ class SleepScreen(ModalScreen[SleepReport | None]):
         button.variant = "primary"
         button.focus()
 
-    def show_report(self, report: SleepReport) -> None:
+    def show_report(self, report: SleepReport | ForgetReport) -> None:
         self.report = report
-        title = "Memory rebuilt" if report.kind == "rebuild" else f"Night {report.night} slept"
+        if isinstance(report, ForgetReport):
+            title = "Forgotten"
+        else:
+            title = "Memory rebuilt" if report.kind == "rebuild" else f"Night {report.night} slept"
         self._finish(title, report.summary(), ok=True)
 
     def show_nothing(self) -> None:
         self._finish("Nothing to sleep on", "Today's context is empty; memory is unchanged.", ok=True)
 
     def show_cancelled(self) -> None:
-        if self.rebuild:
-            self._finish("Rebuild cancelled", "The memory is as it was.", ok=False)
-        else:
-            self._finish("Sleep cancelled", "Memory is unchanged; today's conversation is still here.",
-                         ok=False)
+        self._finish(self.job.cancelled, self.job.cancelled_detail, ok=False)
 
     def show_failed(self, message: str) -> None:
-        self._finish("Rebuild failed" if self.rebuild else "Sleep failed", f"{message}\nMemory is unchanged.",
-                     ok=False)
+        self._finish(self.job.failed, f"{message}\n{self.job.failed_detail}", ok=False)
 
     def action_cancel_or_close(self) -> None:
         if self.finished:
