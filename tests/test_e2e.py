@@ -92,3 +92,22 @@ def test_a_recalled_fact_says_where_it_was_said(home, real_model_path, monkeypat
     assert isinstance(done, ReplyDone) and "Biscuit" in done.text, done.text
     line = next(r for r in done.recalled if "Biscuit" in r.text)
     assert line.source_role == "user" and "[Biscuit]" in line.source_snippet
+
+
+def test_a_forgotten_fact_is_gone_from_the_memory(home, real_model_path, monkeypatch):
+    """`forget` sleeps the memory again without the messages: the real memory recalled the dog's
+    name before, and cannot after (it never held it). The same replies came with 1 and 2 threads
+    and with N = 1 and 2."""
+    from dreamchat.assistant import Assistant
+
+    monkeypatch.setenv("DREAMCHAT_MODELS_DIR", str(real_model_path.parent))
+    with Assistant.open(home=str(home)) as assistant:
+        list(assistant.send("My dog is called Biscuit."))
+        list(assistant.send("My sister lives in Porto."))
+        assert assistant.sleep(passes=2) is not None
+        before = list(assistant.send("What is my dog called?"))[-1].text
+        assert "Biscuit" in before, before
+        report = assistant.forget(assistant.plan_forget("biscuit"))
+        assert report.replay_days == 1 and report.snapshot and assistant.search("biscuit") == []
+        after = list(assistant.send("What is my dog called?"))[-1].text
+    assert "biscuit" not in after.lower(), after
