@@ -294,6 +294,7 @@ async def test_forget_text_shows_what_it_matches_then_forgets_it_everywhere(make
         assert [m.text for m in journal(app) if m.role == "user"] == ["I like tea."]
         assert "Zanzibar" not in " ".join(m.text for m in app.chat.messages())  # the view was redrawn
         assert "Forgot 4 messages" in notes(app)[-1]
+        assert app.prompt.sent == ["I like tea.", "/sleep"]  # ↑ does not bring it back either
         await type_and_enter(pilot, "/forget nothing-said")
         await wait_until(pilot, lambda: "No messages match" in notes(app)[-1], what="no match")
         assert app.busy is None

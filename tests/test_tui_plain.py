@@ -92,6 +92,19 @@ def test_forget_text_asks_then_forgets_those_messages(plain):
     assert [m.text for m in _history(plain.home) if m.role == "user"] == ["I like tea."]
 
 
+def test_forgotten_text_leaves_the_line_history():
+    readline = pytest.importorskip("readline")
+    from dreamchat.tui.plain import _drop_from_line_history
+
+    readline.clear_history()
+    for line in ("My PIN is Zanzibar4471.", "I like tea.", "/forget zanzibar4471", "zanzibar"):
+        readline.add_history(line)
+    _drop_from_line_history("zanzibar4471")
+    assert [readline.get_history_item(i + 1) for i in range(readline.get_current_history_length())] == [
+        "I like tea.", "zanzibar"]
+    readline.clear_history()
+
+
 def test_morning_auto_sleep_before_the_loop():
     fake = FakeAssistant()
     fake.add_message("user", "yesterday", created=datetime.now(timezone.utc) - timedelta(days=1))

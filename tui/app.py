@@ -493,10 +493,10 @@ class DreamchatApp(CommandHandlers, App[None]):
         except DreamchatError as err:
             self.call_from_thread(self._end_forget, screen, "failed", None, None, str(err))
         else:
-            self.call_from_thread(self._end_forget, screen, "forgot", report, ready)
+            self.call_from_thread(self._end_forget, screen, "forgot", report, ready, query=plan.query)
 
     async def _end_forget(self, screen: SleepScreen, outcome: str, report: Any, ready: tuple | None,
-                          error: str | None = None) -> None:
+                          error: str | None = None, query: str = "") -> None:
         if outcome == "forgot":
             screen.show_report(report)
             status, _, today, recalled = ready
@@ -505,6 +505,7 @@ class DreamchatApp(CommandHandlers, App[None]):
             await self.chat.remove_children()
             await self._show_day(today, recalled)
             await self.note(f"{report.summary()} Today's conversation is shown again without them.")
+            self.prompt.drop_sent(query)
             self._show_status(status)
         elif outcome == "cancelled":
             screen.show_cancelled()

@@ -184,6 +184,8 @@ class PlainSession:
             if self.interactive:
                 self.stderr.write("\r\x1b[K")
         self.say(report.summary())
+        if self.interactive:
+            _drop_from_line_history(text)
 
     def cmd_history(self, limit: int | None) -> None:
         messages = self.assistant.history()[-(limit or 50):]
@@ -217,6 +219,18 @@ class PlainSession:
 
     def cmd_quit(self) -> None:
         self.running = False
+
+
+def _drop_from_line_history(query: str) -> None:
+    """Forget earlier input lines that mention the forgotten text (↑ must not bring it back)."""
+    import readline
+
+    from dreamchat.tui.widgets.prompt import mentions
+
+    for position in range(readline.get_current_history_length(), 0, -1):
+        line = readline.get_history_item(position)
+        if line is not None and mentions(line, query):
+            readline.remove_history_item(position - 1)  # get_ is 1-based, remove_ 0-based
 
 
 def run_plain(open_assistant: Callable[[], "Assistant"], config: "Config", *,

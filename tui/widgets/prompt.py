@@ -6,6 +6,8 @@ Enter sends; Shift+Enter (where the terminal reports it) and Ctrl+J (everywhere)
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 from textual import events, on
 from textual.containers import Vertical
@@ -63,6 +65,12 @@ class PromptArea(TextArea):
         self._draft = ""
         self.set_text("")
 
+    def drop_sent(self, query: str) -> None:
+        """Forget earlier prompts that mention every word of `query` (after `/forget TEXT`: ↑ must
+        not bring the forgotten text back)."""
+        self.sent = [text for text in self.sent if not mentions(text, query)]
+        self._history_index = None
+
     def set_text(self, text: str) -> None:
         """Replace the text and put the cursor at its end."""
         self.load_text(text)
@@ -117,3 +125,11 @@ class Composer(Vertical):
     @on(TextArea.Changed, "#prompt")
     def _update_hints(self, event: TextArea.Changed) -> None:
         self.query_one(CommandHints).show_for(event.text_area.text)
+
+
+def mentions(text: str, query: str) -> bool:
+    """Whether `text` holds every word of `query` (case-insensitive; words as the journal's search
+    splits them)."""
+    words = set(re.findall(r"\w+", text.lower()))
+    wanted = re.findall(r"\w+", query.lower())
+    return bool(wanted) and all(w in words for w in wanted)
