@@ -513,14 +513,29 @@ class Assistant:
 
     def _sleeps_in(self, snapshot) -> list[int]:
         """The journal's sleeps whose days a snapshot holds, oldest first ([] for no snapshot: an
-        empty memory). Snapshots written before dreamchat listed them are taken to hold every
-        finished sleep up to the one that wrote them."""
-        if snapshot is None:
-            return []
-        if snapshot.sleeps is not None:
-            return list(snapshot.sleeps)
-        return [s.id for s in self.journal.sleeps() if s.status == "done"
-                and (snapshot.sleep_id is None or s.id <= snapshot.sleep_id)]
+        empty memory).
+
+        Snapshots written before dreamchat listed them are traced back through their parents, each
+        adding the sleep that wrote it, to a root (written on an empty memory: the first night, or
+        the first after a reset) or to a listed snapshot; where a parent has been pruned, every
+        finished sleep before is taken to be held. A damaged file is taken to hold every sleep.
+        """
+        done = [s.id for s in self.journal.sleeps() if s.status == "done"]
+        by_id = {s.id: s for s in self.store.list()}
+        traced: list[int] = []
+        while snapshot is not None:
+            if snapshot.sleeps is not None:
+                return [*snapshot.sleeps, *reversed(traced)]
+            if snapshot.problem or snapshot.sleep_id is None:
+                return done
+            traced.append(snapshot.sleep_id)
+            if not snapshot.parent:
+                break
+            parent = by_id.get(snapshot.parent)
+            if parent is None or parent.number >= snapshot.number:  # pruned (or a loop: never trust it)
+                return sorted({i for i in done if i < snapshot.sleep_id} | set(traced))
+            snapshot = parent
+        return sorted(set(traced))
 
     def rebuild_size(self) -> tuple[int, int]:
         """(days, messages) that `rebuild_memory` would sleep on again."""

@@ -430,8 +430,27 @@ def test_a_forget_that_crashed_after_the_new_memory_finishes_when_run_again(open
     assert _same_state(assistant._state, written)
 
 
-def test_snapshots_from_before_sleeps_were_listed_hold_every_sleep_up_to_theirs(open_assistant):
+def test_snapshots_from_before_sleeps_were_listed_are_traced_through_their_parents(open_assistant,
+                                                                                   monkeypatch):
     assistant = open_assistant()
-    _three_days_with_a_secret(assistant)
-    legacy = dataclasses.replace(assistant.store.list()[1], sleeps=None)  # written by sleep 2
-    assert assistant._sleeps_in(legacy) == [1, 2] and assistant._sleeps_in(None) == []
+    for text in ("one", "two"):
+        _reply(assistant, text)
+        assistant.sleep(passes=1)                     # night-0001 (sleep 1), night-0002 (sleep 2)
+    assistant.reset_memory()
+    _reply(assistant, "three")
+    assistant.sleep(passes=1)                         # night-0003 (sleep 3), on an empty memory
+    assistant.rollback("night-0001")
+    _reply(assistant, "four")
+    assistant.sleep(passes=1)                         # night-0004 (sleep 4), on night-0001
+    listed = {s.id: s.sleeps for s in assistant.store.list()}
+    assert listed == {"night-0001": (1,), "night-0002": (1, 2), "night-0003": (3,), "night-0004": (1, 4)}
+
+    # The same snapshots as an older dreamchat wrote them: no list, only parent and sleep.
+    snapshots = [dataclasses.replace(s, sleeps=None) for s in assistant.store.list()]
+    monkeypatch.setattr(assistant.store, "list", lambda: snapshots)
+    traced = {s.id: assistant._sleeps_in(s) for s in snapshots}
+    assert traced == {k: list(v) for k, v in listed.items()}
+    # A pruned parent: every finished sleep before is taken to be held; a damaged file holds all.
+    assert assistant._sleeps_in(dataclasses.replace(snapshots[3], parent="night-0000")) == [1, 2, 3, 4]
+    assert assistant._sleeps_in(dataclasses.replace(snapshots[2], problem="bad header")) == [1, 2, 3, 4]
+    assert assistant._sleeps_in(None) == []
