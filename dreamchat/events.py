@@ -118,7 +118,7 @@ class ForgetPlan:
         n = len(self.messages)
         text = f"{n} message{'s' if n != 1 else ''} will be deleted from the journal"
         if self.today:
-            text += f" ({self.today} of them from today's context)"
+            text += f" ({'all' if self.today == n else self.today} of them from today's context)"
         if self.replay_days:
             days = f"{self.replay_days} day{'s' if self.replay_days != 1 else ''}"
             text += f"; the memory will sleep again on {days} without them ({self.replay_tokens:,} tokens)"

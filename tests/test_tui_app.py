@@ -577,9 +577,10 @@ async def test_what_the_memory_supplied_is_shown_under_the_reply():
     again = create_app(lambda: fake, fake.config)          # a restart: the day comes back with its lines
     async with again.run_test(size=SIZE) as pilot:
         await started(again, pilot)
-        await wait_until(pilot, lambda: len(again.chat.messages()) == 4, what="the restored day")
-        replies = [m for m in again.chat.messages() if m.role == "assistant"]
-        assert all(len(reply.query(".message-recall")) == 2 for reply in replies)
+        # Mounted messages compose their lines a moment later: wait for those too.
+        await wait_until(pilot, lambda: len(again.chat.messages()) == 4 and all(
+            len(m.query(".message-recall")) == 2 for m in again.chat.messages() if m.role == "assistant"),
+            what="the restored day with its from-memory lines")
 
 
 @run_async

@@ -186,9 +186,9 @@ class DreamchatApp(CommandHandlers, App[None]):
 
     async def _assistant_ready(self, status: StatusInfo, oldest: datetime | str | None,
                                today: list, recalled: dict | None = None) -> None:
-        self.ready = True
         await self._show_day(today, recalled)  # a restart in the middle of a day: the day so far
         self._show_status(status)
+        self.ready = True  # after the day and the status are on screen
         action = self.night.morning_action(oldest)
         if action == "auto":
             self.start_sleep(None, kind="night", reason="Good morning: sleeping on yesterday's "
@@ -498,7 +498,6 @@ class DreamchatApp(CommandHandlers, App[None]):
     async def _end_forget(self, screen: SleepScreen, outcome: str, report: Any, ready: tuple | None,
                           error: str | None = None, query: str = "") -> None:
         if outcome == "forgot":
-            screen.show_report(report)
             status, _, today, recalled = ready
             # The view may show what was forgotten, in a message or in a line under a reply: show
             # today again as the journal now has it.
@@ -507,6 +506,7 @@ class DreamchatApp(CommandHandlers, App[None]):
             await self.note(f"{report.summary()} Today's conversation is shown again without them.")
             self.prompt.drop_sent(query)
             self._show_status(status)
+            screen.show_report(report)  # last: the modal says "done" once everything is
         elif outcome == "cancelled":
             screen.show_cancelled()
         else:

@@ -79,9 +79,10 @@ def messages_text(messages: Sequence[Any], empty: str) -> str:
 FORGET_SHOWN = 12  # messages listed when asking to forget them; the rest are counted
 
 
-def forget_question(plan: Any) -> str:
-    """Before forgetting: the messages that match (the first few) and what forgetting them does."""
-    lines = [message_line(m) for m in plan.messages[:FORGET_SHOWN]]
+def forget_question(plan: Any, width: int = 100) -> str:
+    """Before forgetting: the messages that match (the first few, each cut to `width` characters of
+    text) and what forgetting them does."""
+    lines = [message_line(m, width) for m in plan.messages[:FORGET_SHOWN]]
     if len(plan.messages) > FORGET_SHOWN:
         lines.append(f"… and {len(plan.messages) - FORGET_SHOWN} more")
     return "\n".join([*lines, "", plan.consequences()])

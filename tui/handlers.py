@@ -83,8 +83,9 @@ class CommandHandlers:
                 else:
                     self.notify("Nothing was forgotten.", timeout=3)
 
-            self.push_screen(ConfirmScreen(f"Forget these messages?\n\n{formatting.forget_question(plan)}",
-                                           yes="Forget", no="Keep", danger=True), answered)
+            # The wide dialog has 94 columns: a message line's date and speaker take 29 of them.
+            question = f"Forget these messages?\n\n{formatting.forget_question(plan, width=64)}"
+            self.push_screen(ConfirmScreen(question, yes="Forget", no="Keep", danger=True, wide=True), answered)
 
         self._ask(lambda a: a.plan_forget(text), confirm)
 

@@ -15,13 +15,15 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("n,escape", "answer(False)", "No", show=False),
     ]
 
-    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No", danger: bool = False) -> None:
+    def __init__(self, question: str, *, yes: str = "Yes", no: str = "No", danger: bool = False,
+                 wide: bool = False) -> None:
         super().__init__()
         self.question = question
         self.yes, self.no, self.danger = yes, no, danger
+        self.wide = wide  # for a question that lists things (100 columns instead of 72)
 
     def compose(self):
-        with Vertical(id="confirm-dialog", classes="dialog"):
+        with Vertical(id="confirm-dialog", classes="dialog -wide" if self.wide else "dialog"):
             yield Label(self.question, id="confirm-question", markup=False)  # it may quote messages
             with Horizontal(classes="buttons"):
                 yield Button(self.yes, id="confirm-yes", variant="error" if self.danger else "primary")
