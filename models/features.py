@@ -47,6 +47,52 @@ def render_day(backbone, messages: Sequence[dict], system_prompt: str | None,
     return list(backbone.tokenize(text, special=True))
 
 
+def user_turn_spans(backbone, tokens: Sequence[int]) -> list[tuple[int, int]]:
+    """[start, end) of every user turn in chat-formatted tokens: its header and text, from the
+    turn's <|im_start|> up to its <|im_end|>. ChatML only; [] for other templates."""
+    try:
+        start_id, = backbone.tokenize("<|im_start|>", special=True)
+        end_id, = backbone.tokenize("<|im_end|>", special=True)
+        user_id, = backbone.tokenize("user", special=False)
+    except ValueError:  # not single tokens: not ChatML
+        return []
+    spans = []
+    for i in range(len(tokens) - 1):
+        if tokens[i] == start_id and tokens[i + 1] == user_id:
+            end = next((j for j in range(i + 2, len(tokens)) if tokens[j] == end_id), len(tokens))
+            spans.append((i, end))
+    return spans
+
+
+def echo_hidden(backbone, tokens: Sequence[int], hidden: np.ndarray, mix: float) -> np.ndarray:
+    """`hidden` with each user turn's positions moved `mix` of the way to a second reading of it.
+
+    The backbone reads causally, so in "Einstein - that's my tortoise" the state before "Einstein"
+    has not seen "tortoise". Decoded again right after itself, the turn's second reading has seen
+    all of it. The KV cache must hold exactly `tokens` (as after decoding them from an empty cache)
+    and holds them again afterwards.
+    """
+    tokens = [int(t) for t in tokens]
+    if mix == 0 or backbone.tokens != tokens:
+        if mix:
+            raise ValueError("echo_hidden needs the KV cache to hold exactly the tokens read")
+        return hidden
+    out = np.array(hidden, dtype=np.float32, copy=True)
+    for start, end in user_turn_spans(backbone, tokens):
+        if backbone.n_ctx - end < end - start:  # no room to read it again: keep the first reading
+            continue
+        if backbone.n_past > end:
+            backbone.truncate(end)
+        elif backbone.n_past < end:
+            backbone.decode(tokens[backbone.n_past:end])
+        again = np.asarray(backbone.decode(tokens[start:end], hidden=True).hidden, dtype=np.float32)
+        out[start:end] = (1 - mix) * out[start:end] + mix * again
+        backbone.truncate(end)
+    if backbone.n_past < len(tokens):
+        backbone.decode(tokens[backbone.n_past:])
+    return out.astype(hidden.dtype, copy=False)
+
+
 class DayChunks:
     """(hidden [T, n_embd] float32, tokens [T] int64) per chunk, decoded lazily from an empty cache.
 
@@ -55,7 +101,7 @@ class DayChunks:
     the backbone's cache is left holding the last chunk, so callers clear or rebuild it after.
     """
 
-    def __init__(self, backbone, tokens: Sequence[int], chunk_tokens: int):
+    def __init__(self, backbone, tokens: Sequence[int], chunk_tokens: int, echo: float = 0.0):
         if chunk_tokens < 1:
             raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
         if chunk_tokens > backbone.n_ctx:
@@ -63,6 +109,7 @@ class DayChunks:
         self.backbone = backbone
         self.tokens = [int(t) for t in tokens]
         self.chunk_tokens = chunk_tokens
+        self.echo = echo  # see `echo_hidden`
 
     def __len__(self) -> int:
         return -(-len(self.tokens) // self.chunk_tokens)
@@ -71,13 +118,15 @@ class DayChunks:
         for start in range(0, len(self.tokens), self.chunk_tokens):
             chunk = self.tokens[start:start + self.chunk_tokens]
             self.backbone.clear()
-            decoded = self.backbone.decode(chunk, hidden=True)
-            yield np.asarray(decoded.hidden, dtype=np.float32), np.asarray(chunk, dtype=np.int64)
+            hidden = np.asarray(self.backbone.decode(chunk, hidden=True).hidden, dtype=np.float32)
+            if self.echo:
+                hidden = echo_hidden(self.backbone, chunk, hidden, self.echo)
+            yield hidden, np.asarray(chunk, dtype=np.int64)
 
 
-def day_chunks(backbone, tokens: Sequence[int], chunk_tokens: int) -> DayChunks:
+def day_chunks(backbone, tokens: Sequence[int], chunk_tokens: int, echo: float = 0.0) -> DayChunks:
     """Clear the KV cache and decode each chunk of `tokens` with hidden states; see `DayChunks`."""
-    return DayChunks(backbone, tokens, chunk_tokens)
+    return DayChunks(backbone, tokens, chunk_tokens, echo)
 
 
 # ------------------------------------------------------------------------------------------- cache

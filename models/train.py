@@ -103,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--openings-chance", type=_probability, default=0.6,
                    help="chance that a probe's target is the --openings reply, not a template (default 0.6)")
     g.add_argument("--shard-size", type=int, default=20, help="episodes per feature shard (default 20)")
+    g.add_argument("--echo", type=_probability, default=0.0, metavar="MIX",
+                   help="sleep on days whose user turns are also read a second time, mixed MIX of the way "
+                        "to that reading (features.echo_hidden; default 0: as the app reads them)")
     g.add_argument("--eval-data", metavar="DIR", default=None, help="held-out feature set for --data")
     t = parser.add_argument_group("training")
     t.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
@@ -414,7 +417,8 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
     backbone = Backbone(model_path[0], n_ctx=2048, n_threads=args.threads)
     system_prompt = Config().system_prompt
     root = Path(args.cache) if args.cache else _default_cache()
-    common = dict(value_weight=args.value_weight, neutral_weight=args.neutral_weight, shard_size=args.shard_size)
+    common = dict(value_weight=args.value_weight, neutral_weight=args.neutral_weight, shard_size=args.shard_size,
+                  echo=args.echo)
     if getattr(args, "openings", None):
         from dreamchat.models.memory import MemoryModel
         from dreamchat.models.openings import OpeningsModel

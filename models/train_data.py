@@ -82,7 +82,7 @@ def _reply_weights(backbone, prefix_len: int, tokens: list[int], answer: str, va
 def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: str, *,
                       value_weight: float, neutral_weight: float, shard_size: int = 50,
                       progress: bool = True, part: int = 0, parts: int = 1,
-                      openings=None, openings_chance: float = 0.0) -> Path:
+                      openings=None, openings_chance: float = 0.0, echo: float = 0.0) -> Path:
     """Render and decode every day and probe of `episodes` once; returns the feature-set folder.
 
     Writes `index.json` (episode structure, shapes, backbone fingerprint), `embeddings.npy` (the
@@ -91,11 +91,14 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
     Several processes can split a build: with parts > 1, this one builds only the shards s with
     s % parts == part and writes no index; once all have finished, one call with parts=1 finds every
     shard on disk (building any that is missing) and writes the index.
+
+    With `echo`, the days are stored as the sleep reads them with `features.echo_hidden` (each user
+    turn also read a second time); the probes keep the day as the context holds it at wake.
     """
     import torch
     from tqdm import tqdm
 
-    from dreamchat.models.features import FeatureCache, CachedSequence, episode_set_key, render_day
+    from dreamchat.models.features import FeatureCache, CachedSequence, echo_hidden, episode_set_key, render_day
 
     payload = [[[dict(m) for m in day] for day in ep.days] +
                [[p.day, p.question, p.reply, p.answer, p.kind] for p in ep.probes] for ep in episodes]
@@ -104,6 +107,8 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
     if openings is not None and openings_chance > 0:   # absent otherwise: older sets keep their keys
         settings["openings"] = {"weights": openings.memory.fingerprint, "chance": openings_chance,
                                 "passes": openings.passes, "max_tokens": openings.max_tokens}
+    if echo:   # absent otherwise: older sets keep their keys
+        settings["echo"] = echo
     key = f"{name}-{episode_set_key(backbone.fingerprint, payload, settings)}"
     cache = FeatureCache(root, key)
     index = cache.dir / "index.json"
@@ -148,7 +153,8 @@ def build_feature_set(backbone, episodes, system_prompt: str, root: Path, name: 
             w = (_message_weights(backbone, list(day), system_prompt, toks, "assistant", neutral_weight)
                  if d > 0 else np.zeros(len(toks), np.float32))
             hidden_day = decode_after_prefix(toks)
-            out[ref.days[d]] = sequence(toks, w, hidden_day)
+            slept_day = echo_hidden(backbone, toks, hidden_day, echo) if echo else hidden_day
+            out[ref.days[d]] = sequence(toks, w, slept_day)
             slept = None   # the --openings memory after days[:d], slept once for the day's probes
             for k, p in enumerate(ep.probes):
                 if int(p.day) != d:

@@ -8,7 +8,14 @@ import pytest
 
 from dreamchat.models.backbone import Backbone
 from dreamchat.models.episodes import make_episodes
-from dreamchat.models.features import FeatureCache, CachedSequence, day_chunks, render_day
+from dreamchat.models.features import (
+    CachedSequence,
+    FeatureCache,
+    day_chunks,
+    echo_hidden,
+    render_day,
+    user_turn_spans,
+)
 from dreamchat.models.train_data import FeatureSet, build_feature_set
 
 MESSAGES = [{"role": "user", "text": "My dog is called Rex."}, {"role": "assistant", "text": "Nice!"},
@@ -49,6 +56,36 @@ def test_day_chunks_decode_each_chunk_from_an_empty_cache(bb):
     assert np.allclose(got[1][0], alone, atol=1e-4)
     with pytest.raises(ValueError, match="exceeds"):
         day_chunks(bb, toks, chunk_tokens=bb.n_ctx + 1)
+
+
+def test_echo_reads_each_user_turn_again_and_leaves_the_rest_and_the_cache(bb):
+    day = [{"role": "user", "content": "Einstein - that's my tortoise."}, {"role": "assistant", "content": "Nice."},
+           {"role": "user", "content": "And Rex is my dog."}]
+    tokens = render_day(bb, day, "You are a helpful assistant.")
+    spans = user_turn_spans(bb, tokens)
+    assert len(spans) == 2 and all(bb.token_bytes(tokens[a], special=True) == b"<|im_start|>" for a, _ in spans)
+    assert all(bb.token_bytes(tokens[b], special=True) == b"<|im_end|>" for _, b in spans)
+    bb.clear()
+    first = np.asarray(bb.decode(tokens, hidden=True).hidden, dtype=np.float32)
+    assert echo_hidden(bb, tokens, first, 0.0) is first
+    echoed = echo_hidden(bb, tokens, first, 1.0)
+    assert bb.tokens == tokens                                   # the cache holds the day again
+    inside = np.zeros(len(tokens), bool)
+    for a, b in spans:
+        inside[a:b] = True
+    assert np.array_equal(echoed[~inside], first[~inside])
+    assert not np.allclose(echoed[inside], first[inside])
+    # The second reading of a turn sees all of it: the turn read after itself, from an empty cache.
+    a, b = spans[0]
+    bb.clear()
+    again = np.asarray(bb.decode(tokens[:b] + tokens[a:b], hidden=True).hidden, dtype=np.float32)[b:]
+    assert np.allclose(echoed[a:b], again, atol=1e-3)
+    bb.clear()
+    bb.decode(tokens)
+    half = echo_hidden(bb, tokens, first, 0.5)
+    assert np.allclose(half[a:b], (first[a:b] + echoed[a:b]) / 2, atol=1e-3)
+    chunks = list(day_chunks(bb, tokens, len(tokens), echo=1.0))
+    assert np.allclose(chunks[0][0], echoed, atol=1e-3)
 
 
 def test_feature_cache_roundtrip(tmp_path):
