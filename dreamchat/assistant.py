@@ -573,30 +573,30 @@ class Assistant:
         ids = {m.id for m in plan.messages}
         steps = self._forget_steps(self.journal.messages_by_id(ids))  # the journal as it is now
         snapshot, tokens = None, 0
-        if steps.replay:
-            state = self.memory.empty_state() if steps.base is None else self.store.load(
-                steps.base.id, backbone_fingerprint=self.backbone.fingerprint,
-                tower_fingerprint=self.memory.fingerprint, compatible_towers=self.memory.reads_memories_of,
-                template=self.memory.empty_state())
-            sleeps = {s.id: s for s in self.journal.sleeps()}
-            days = [(sleeps[i], [m for m in self.journal.slept_messages(i) if m.id not in ids])
-                    for i in steps.replay if i in sleeps]
-            try:
-                state, tokens = self._sleep_again(state, days, on_progress, should_stop)
-            except ConsolidationCancelled:
-                raise SleepCancelled("forgetting cancelled: the memory and the journal are as they were") from None
-            finally:
-                self._rebuild_day()  # reading the days used the KV cache
-            current = self.store.current()
-            snapshot = self.store.save(state, SnapshotMeta(
-                backbone_fingerprint=self.backbone.fingerprint, tower_fingerprint=self.memory.fingerprint,
-                night=current.night if current else self._nights(), passes=days[-1][0].passes if days else 0,
-                tokens=tokens, sleep_id=steps.held[-1], sleeps=tuple(steps.held),
-            )).id
-            self._state = state
-        removed = self.store.remove(set(steps.removed) - {snapshot}, reason="forget")
-        deleted = self.journal.forget(ids)
-        self._rebuild_day()
+        try:
+            if steps.replay:
+                state = self.memory.empty_state() if steps.base is None else self.store.load(
+                    steps.base.id, backbone_fingerprint=self.backbone.fingerprint,
+                    tower_fingerprint=self.memory.fingerprint, compatible_towers=self.memory.reads_memories_of,
+                    template=self.memory.empty_state())
+                sleeps = {s.id: s for s in self.journal.sleeps()}
+                days = [(sleeps[i], [m for m in self.journal.slept_messages(i) if m.id not in ids])
+                        for i in steps.replay if i in sleeps]
+                try:
+                    state, tokens = self._sleep_again(state, days, on_progress, should_stop)
+                except ConsolidationCancelled:
+                    raise SleepCancelled("forgetting cancelled: the memory and the journal are as they were") from None
+                current = self.store.current()
+                snapshot = self.store.save(state, SnapshotMeta(
+                    backbone_fingerprint=self.backbone.fingerprint, tower_fingerprint=self.memory.fingerprint,
+                    night=current.night if current else self._nights(), passes=days[-1][0].passes if days else 0,
+                    tokens=tokens, sleep_id=steps.held[-1], sleeps=tuple(steps.held),
+                )).id
+                self._state = state
+            removed = self.store.remove(set(steps.removed) - {snapshot}, reason="forget")
+            deleted = self.journal.forget(ids)
+        finally:
+            self._rebuild_day()  # the replay read days through the KV cache, and today may have lost messages
         return ForgetReport(messages=deleted, replay_days=len(steps.replay), tokens=tokens,
                             duration_s=time.perf_counter() - started, snapshot=snapshot,
                             removed_snapshots=tuple(removed))
