@@ -22,11 +22,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 
-def echo_chunks(mix: float):
-    """A `day_chunks` whose user-turn positions carry `mix` of the second reading's hidden states."""
+def echo_chunks(mix: float, dual: bool = False):
+    """A `day_chunks` whose user-turn positions carry `mix` of the second reading's hidden states;
+    with `dual`, each chunk as the app reads it and then again with the echo (the memory writes
+    every value twice: under the key of each reading)."""
     from dreamchat.models.features import day_chunks
 
-    return lambda backbone, tokens, chunk_tokens: day_chunks(backbone, tokens, chunk_tokens, echo=mix)
+    def chunks(backbone, tokens, chunk_tokens):
+        for hidden, chunk in day_chunks(backbone, tokens, chunk_tokens):
+            if dual:
+                yield hidden.copy(), chunk
+            yield echo_hidden(backbone, chunk, hidden, mix), chunk
+
+    from dreamchat.models.features import echo_hidden
+    return chunks
 
 
 def main() -> int:
@@ -34,7 +43,8 @@ def main() -> int:
     parser.add_argument("--seeds", default="5,7")
     parser.add_argument("--episodes", type=int, default=24)
     parser.add_argument("--natural", type=int, default=0, help="also the first N natural conversations")
-    parser.add_argument("--mix", default="0,1", help="comma-separated mixes to compare (0 = the app)")
+    parser.add_argument("--mix", default="0,1", help="comma-separated mixes to compare (0 = the app; "
+                        "dM: both readings, the second with mix M)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--weights", default=None, help="memory weights (default: the shipped ones)")
     args = parser.parse_args()
@@ -55,10 +65,11 @@ def main() -> int:
     scenarios = [("synthetic", e) for s in args.seeds.split(",") for e in make_episodes(args.episodes, split="test", seed=int(s))]
     scenarios += [("natural", e) for e in natural_conversations()[:args.natural]]
     replies: dict[float, list] = {}
-    for mix in [float(m) for m in args.mix.split(",")]:
+    for name in args.mix.split(","):
+        mix, dual = float(name.lstrip("d")), name.startswith("d")
         started = time.perf_counter()
         bench = MemoryBenchmark(backbone, memory, BenchmarkConfig(system_prompt=Config().system_prompt),
-                                day_chunks=echo_chunks(mix))
+                                day_chunks=echo_chunks(mix, dual))
         counts, rows = collections.Counter(), []
         for source, episode in scenarios:
             states = {}
@@ -70,10 +81,10 @@ def main() -> int:
                 kind = source if source == "natural" else "combined" if probe.combined else probe.kind if probe.kind == "update" else "simple"
                 counts.update({(kind, "hit"): hit, (kind, "n"): 1, ("all", "hit"): hit, ("all", "n"): 1})
                 rows.append((probe.question, probe.answer, reply, hit))
-        replies[mix] = rows
+        replies[name] = rows
         cells = "  ".join(f"{k} {counts[(k, 'hit')]}/{counts[(k, 'n')]}" for k in ("all", "simple", "update", "combined", "natural")
                           if counts[(k, "n")])
-        print(f"mix {mix:.2f}: {cells}  ({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
+        print(f"mix {name}: {cells}  ({(time.perf_counter() - started) / 60:.1f} min)", flush=True)
     mixes = list(replies)
     for mix in mixes[1:]:
         print(f"\nchanged between mix {mixes[0]} and mix {mix}:")
