@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -545,14 +545,18 @@ class Assistant:
     # ----------------------------------------------------------------------------------------
     # Forgetting one thing
 
-    def plan_forget(self, query: str) -> ForgetPlan:
-        """What forgetting every message that matches `query` would take; changes nothing.
+    def plan_forget(self, query: str = "", *, message_ids: Iterable[int] = ()) -> ForgetPlan:
+        """What forgetting every message that matches `query` (or the messages `message_ids`), each
+        with the other turn of its exchange, would take; changes nothing.
 
         The fast weights cannot unlearn one message, so the memory that holds one sleeps again on
         its days without them, from the newest earlier snapshot that does not hold them; every
         other snapshot that holds them is deleted, so that no rollback brings them back.
         """
-        messages = self.journal.exchanges_matching(query)
+        if message_ids:
+            messages = self.journal.exchanges_of(message_ids)
+        else:
+            messages = self.journal.exchanges_matching(query)
         steps = self._forget_steps(messages)
         tokens = sum(s.tokens for s in self.journal.sleeps() if s.id in set(steps.replay))
         return ForgetPlan(query=query, messages=tuple(messages), replay_days=len(steps.replay),

@@ -102,7 +102,7 @@ class ForgetPlan:
     """What forgetting the messages that match a search takes (`Assistant.plan_forget`): shown
     for confirmation before anything changes."""
 
-    query: str
+    query: str  # "" when messages were picked one by one
     messages: tuple  # the journal's Messages to delete (each with the other turn of its exchange)
     replay_days: int  # slept days the memory sleeps on again without them; 0: it does not hold them
     replay_tokens: int  # tokens those days hold (what the replay reads)

@@ -293,7 +293,11 @@ class Journal:
         with self._lock:
             hits = [row[0] for row in self.db.execute(
                 "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", [match])]
-        return self.messages_by_id(self._with_partners(hits))
+        return self.exchanges_of(hits)
+
+    def exchanges_of(self, message_ids: Iterable[int]) -> list[Message]:
+        """These messages with the other half of each one's exchange, oldest first."""
+        return self.messages_by_id(self._with_partners(message_ids))
 
     def _with_partners(self, ids: Iterable[int]) -> set[int]:
         """ids plus the other turn of each one's exchange: the reply after a user turn, the user

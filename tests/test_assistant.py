@@ -378,6 +378,9 @@ def test_forgetting_leaves_the_memory_it_would_have_been_without_the_messages(op
     with pytest.raises(MemoryStoreError, match="no memory snapshot 'night-0002'"):
         again.rollback("night-0002")  # no rollback brings it back
     assert again.plan_forget("zanzibar4471").messages == ()
+    one = again.history()[0]                                       # picked from a list: one exchange
+    assert [m.text for m in again.plan_forget(message_ids=[one.id]).messages] == [
+        m.text for m in again.history()[:2]]
 
 
 def test_after_a_reset_forgetting_deletes_old_snapshots_and_nothing_reset_comes_back(open_assistant):

@@ -213,6 +213,20 @@ async def test_journal_commands(make_app, tmp_path):
         await type_and_enter(pilot, "/search zebra")
         await wait_until(pilot, lambda: any("No messages match" in n for n in notes(app)))
 
+        await send(app, pilot, "Zebras are my favourite animal")
+        await send(app, pilot, "I also like tea")
+        await type_and_enter(pilot, "/history")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessageListScreen), what="/history")
+        app.screen.query_one("#messages-list").highlighted = 2   # "Zebras are my favourite animal"
+        await pilot.press("f")                                   # forget that one exchange
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        assert "Zebras are my favourite animal" in app.screen.question and "Pickle" not in app.screen.question
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished)
+        await pilot.press("escape")
+        assert [m.text for m in journal(app) if m.role == "user"] == ["Pickle is my cat", "I also like tea"]
+        assert "Zebras are my favourite animal" not in app.prompt.sent
+
         target = tmp_path / "out.md"
         await type_and_enter(pilot, f"/export md {target}")
         await wait_until(pilot, lambda: any("exported" in n for n in notes(app)))

@@ -493,10 +493,10 @@ class DreamchatApp(CommandHandlers, App[None]):
         except DreamchatError as err:
             self.call_from_thread(self._end_forget, screen, "failed", None, None, str(err))
         else:
-            self.call_from_thread(self._end_forget, screen, "forgot", report, ready, query=plan.query)
+            self.call_from_thread(self._end_forget, screen, "forgot", report, ready, plan=plan)
 
     async def _end_forget(self, screen: SleepScreen, outcome: str, report: Any, ready: tuple | None,
-                          error: str | None = None, query: str = "") -> None:
+                          error: str | None = None, plan: Any = None) -> None:
         if outcome == "forgot":
             status, _, today, recalled = ready
             # The view may show what was forgotten, in a message or in a line under a reply: show
@@ -504,7 +504,7 @@ class DreamchatApp(CommandHandlers, App[None]):
             await self.chat.remove_children()
             await self._show_day(today, recalled)
             await self.note(f"{report.summary()} Today's conversation is shown again without them.")
-            self.prompt.drop_sent(query)
+            self.prompt.drop_sent(plan.query, [m.text for m in plan.messages])
             self._show_status(status)
             screen.show_report(report)  # last: the modal says "done" once everything is
         elif outcome == "cancelled":

@@ -72,35 +72,41 @@ class CommandHandlers:
                                        danger=True), answered)
 
     def _forget_matching(self, text: str) -> None:
-        async def confirm(plan) -> None:
-            if not plan.messages:
-                await self.note(f"No messages match “{text}”; nothing to forget.")
-                return
+        self._ask(lambda a: a.plan_forget(text), self._confirm_forget)
 
-            def answered(yes: bool | None) -> None:
-                if yes:
-                    self.start_forget(plan)
-                else:
-                    self.notify("Nothing was forgotten.", timeout=3)
+    async def _confirm_forget(self, plan) -> None:
+        if not plan.messages:
+            await self.note(f"No messages match “{plan.query}”; nothing to forget.")
+            return
 
-            # The wide dialog has 94 columns: a message line's date and speaker take 29 of them.
-            question = f"Forget these messages?\n\n{formatting.forget_question(plan, width=64)}"
-            self.push_screen(ConfirmScreen(question, yes="Forget", no="Keep", danger=True, wide=True), answered)
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_forget(plan)
+            else:
+                self.notify("Nothing was forgotten.", timeout=3)
 
-        self._ask(lambda a: a.plan_forget(text), confirm)
+        # The wide dialog has 94 columns: a message line's date and speaker take 29 of them.
+        question = f"Forget these messages?\n\n{formatting.forget_question(plan, width=64)}"
+        self.push_screen(ConfirmScreen(question, yes="Forget", no="Keep", danger=True, wide=True), answered)
 
     def _show_messages(self, title: str, empty: str) -> Callable[[list], Any]:
         async def show(messages: list) -> None:
             if not messages:
                 await self.note(empty)
                 return
-            self.push_screen(MessageListScreen(title, messages), self._quote)
+            self.push_screen(MessageListScreen(title, messages), self._picked)
 
         return show
 
-    def _quote(self, text: str | None) -> None:
-        if text:
-            quoted = "\n".join(f"> {line}" for line in text.splitlines())
+    def _picked(self, choice: tuple[str, Any] | None) -> None:
+        """What the user did with a message of a list: quote it, or forget it."""
+        if choice is None:
+            return
+        action, value = choice
+        if action == "forget":
+            self._ask(lambda a: a.plan_forget(message_ids=[value.id]), self._confirm_forget)
+        elif value:
+            quoted = "\n".join(f"> {line}" for line in value.splitlines())
             self.prompt.set_text(f"{quoted}\n\n{self.prompt.text}")
             self.prompt.focus()
 

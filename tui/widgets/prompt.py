@@ -7,6 +7,7 @@ Enter sends; Shift+Enter (where the terminal reports it) and Ctrl+J (everywhere)
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from rich.text import Text
 from textual import events, on
@@ -65,10 +66,11 @@ class PromptArea(TextArea):
         self._draft = ""
         self.set_text("")
 
-    def drop_sent(self, query: str) -> None:
-        """Forget earlier prompts that mention every word of `query` (after `/forget TEXT`: ↑ must
-        not bring the forgotten text back)."""
-        self.sent = [text for text in self.sent if not mentions(text, query)]
+    def drop_sent(self, query: str, texts: Collection[str] = ()) -> None:
+        """Forget earlier prompts that mention every word of `query` or that sent one of `texts`
+        (after a forget: ↑ must not bring the forgotten text back)."""
+        gone = {t.strip() for t in texts}
+        self.sent = [text for text in self.sent if not mentions(text, query) and text.strip() not in gone]
         self._history_index = None
 
     def set_text(self, text: str) -> None:
