@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 
-def echo_chunks(mix: float, dual: bool = False):
+def echo_chunks(mix: float, dual: bool = False, head: int = 0):
     """A `day_chunks` whose user-turn positions carry `mix` of the second reading's hidden states;
     with `dual`, each chunk as the app reads it and then again with the echo (the memory writes
     every value twice: under the key of each reading)."""
@@ -32,9 +32,15 @@ def echo_chunks(mix: float, dual: bool = False):
         for hidden, chunk in day_chunks(backbone, tokens, chunk_tokens):
             if dual:
                 yield hidden.copy(), chunk
-            yield echo_hidden(backbone, chunk, hidden, mix), chunk
+            echoed = echo_hidden(backbone, chunk, hidden, mix)
+            if head:  # only the first `head` positions of each user turn (its header and first words)
+                keep = echoed.copy()
+                echoed = hidden.copy()
+                for start, end in user_turn_spans(backbone, chunk):
+                    echoed[start:min(end, start + head)] = keep[start:min(end, start + head)]
+            yield echoed, chunk
 
-    from dreamchat.models.features import echo_hidden
+    from dreamchat.models.features import echo_hidden, user_turn_spans
     return chunks
 
 
@@ -44,7 +50,8 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=24)
     parser.add_argument("--natural", type=int, default=0, help="also the first N natural conversations")
     parser.add_argument("--mix", default="0,1", help="comma-separated mixes to compare (0 = the app; "
-                        "dM: both readings, the second with mix M)")
+                        "dM: both readings, the second with mix M; M@K: the echo on the first K positions of each user "
+                        "turn only)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--weights", default=None, help="memory weights (default: the shipped ones)")
     args = parser.parse_args()
@@ -66,10 +73,12 @@ def main() -> int:
     scenarios += [("natural", e) for e in natural_conversations()[:args.natural]]
     replies: dict[float, list] = {}
     for name in args.mix.split(","):
-        mix, dual = float(name.lstrip("d")), name.startswith("d")
+        # "dM": both readings; "M@K": the echo only on the first K positions of each user turn
+        spec, _, head = name.partition("@")
+        mix, dual = float(spec.lstrip("d")), spec.startswith("d")
         started = time.perf_counter()
         bench = MemoryBenchmark(backbone, memory, BenchmarkConfig(system_prompt=Config().system_prompt),
-                                day_chunks=echo_chunks(mix, dual))
+                                day_chunks=echo_chunks(mix, dual, int(head or 0)))
         counts, rows = collections.Counter(), []
         for source, episode in scenarios:
             states = {}
