@@ -59,6 +59,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     history.add_argument("--export", choices=["md", "json"], help="export the whole journal")
     history.add_argument("--output", "-o", metavar="PATH", help="write the export to PATH")
     history.add_argument("--limit", type=int, default=None, metavar="N", help="only the last N messages")
+    history.add_argument("--ids", action="store_true", help="show each message's id (for memory forget --id)")
 
     sub.add_parser("doctor", parents=[common], help="check the installation, model, journal and memory")
 
@@ -72,7 +73,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                           help="sleep again on every slept day with the current memory tower (after an upgrade)")
     forget = memory_sub.add_parser("forget", parents=[common],
                                    help="forget every message that matches TEXT: journal, memory and snapshots")
-    forget.add_argument("text", nargs="+", metavar="TEXT", help="words the messages contain (all of them)")
+    forget.add_argument("text", nargs="*", metavar="TEXT", help="words the messages contain (all of them)")
+    forget.add_argument("--id", type=int, action="append", default=[], metavar="N", dest="ids",
+                        help="forget message N and its exchange (ids: dreamchat history --ids); repeatable")
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     train = sub.add_parser("train", parents=[common], help="train the memory tower's slow weights")
@@ -218,7 +221,8 @@ def cmd_history(args, home, model) -> int:
         for message in messages:
             stamp = message.created.astimezone().strftime("%Y-%m-%d %H:%M")
             slept = "" if message.sleep_id is None else " (slept)"
-            print(f"[{stamp}] {message.role}{slept}: {message.text}")
+            ident = f"#{message.id} " if args.ids else ""
+            print(f"{ident}[{stamp}] {message.role}{slept}: {message.text}")
     finally:
         assistant.close()
     return 0
@@ -240,7 +244,7 @@ def cmd_memory(args, home, model) -> int:
         if action == "rebuild":
             return _rebuild(assistant)
         if action == "forget":
-            return _forget(assistant, " ".join(args.text), args.yes)
+            return _forget(assistant, " ".join(args.text), args.yes, args.ids)
         if action == "rollback":
             assistant.rollback(args.snapshot)
             print(f"Memory rolled back to {args.snapshot}.")
@@ -273,12 +277,15 @@ def _rebuild(assistant) -> int:
     return 0
 
 
-def _forget(assistant, query: str, yes: bool) -> int:
+def _forget(assistant, query: str, yes: bool, ids: list[int]) -> int:
     from dreamchat.tui.formatting import forget_question
 
-    plan = assistant.plan_forget(query)
+    if bool(query) == bool(ids):
+        raise DreamchatError("name what to forget: words the messages contain, or --id N (not both)")
+    plan = assistant.plan_forget(query, message_ids=ids)
     if not plan.messages:
-        print(f"No messages match “{query}”; nothing to forget.")
+        print(f"No messages match “{query}”; nothing to forget." if query else
+              f"No message with id {', '.join(map(str, ids))}; see dreamchat history --ids.")
         return 0
     # Asking: the question and what it is about go to stderr; with --yes they are the report.
     print(forget_question(plan), file=sys.stdout if yes else sys.stderr)

@@ -198,7 +198,16 @@ def test_memory_forget_asks_then_forgets_in_the_journal_and_the_memory(home, tin
     assert "Zanzibar" not in shown and "I like tea." in shown
     assert main(["memory", "forget", "Zanzibar4471", "--yes", *common]) == 0
     assert "No messages match" in capsys.readouterr().out
-    assert sorted(p.stem for p in (home / "memory").glob("*.safetensors")) == ["night-0002"]
+    # One exchange by its id, as `history --ids` shows it.
+    assert main(["history", "--ids", "--home", str(home)]) == 0
+    tea = next(line for line in capsys.readouterr().out.splitlines() if "I like tea." in line)
+    assert main(["memory", "forget", "--id", tea.split()[0].lstrip("#"), "--yes", *common]) == 0
+    assert "Forgot 2 messages" in capsys.readouterr().out
+    assert main(["memory", "forget", "--id", "999", "--yes", *common]) == 0
+    assert "No message with id 999" in capsys.readouterr().out
+    assert main(["memory", "forget", *common]) == 1
+    assert_one_line_error(capsys.readouterr().err, "name what to forget")
+    assert sorted(p.stem for p in (home / "memory").glob("*.safetensors")) == ["night-0003"]
 
 
 def test_second_running_instance_gets_a_clear_error(home, tiny_gguf):
