@@ -520,6 +520,8 @@ class Assistant:
         the first after a reset) or to a listed snapshot; where a parent has been pruned, every
         finished sleep before is taken to be held. A damaged file is taken to hold every sleep.
         """
+        if snapshot is not None and snapshot.sleeps is not None:  # the common case: no I/O
+            return list(snapshot.sleeps)
         done = [s.id for s in self.journal.sleeps() if s.status == "done"]
         by_id = {s.id: s for s in self.store.list()}
         traced: list[int] = []
@@ -558,7 +560,8 @@ class Assistant:
         else:
             messages = self.journal.exchanges_matching(query)
         steps = self._forget_steps(messages)
-        tokens = sum(s.tokens for s in self.journal.sleeps() if s.id in set(steps.replay))
+        replay = set(steps.replay)
+        tokens = sum(s.tokens for s in self.journal.sleeps() if s.id in replay)
         return ForgetPlan(query=query, messages=tuple(messages), replay_days=len(steps.replay),
                           replay_tokens=tokens, removed_snapshots=steps.removed)
 

@@ -226,6 +226,20 @@ def _slept_days(assistant) -> list[tuple[int, list[str]]]:
             for s in assistant.journal.sleeps() if s.status == "done"]
 
 
+def _home_slept_on(tmp_path, tiny_gguf, weights, days) -> dict:
+    """The memory a new home makes when it sleeps on exactly these (passes, texts) days."""
+    fresh = Assistant.open(home=str(tmp_path / "fresh"), model=str(tiny_gguf), weights=str(weights),
+                           config=_config())
+    try:
+        for passes, texts in days:
+            for user, reply in zip(texts[::2], texts[1::2]):
+                fresh.journal.append_exchange(user, reply, 1, 1)
+            fresh.sleep(passes=passes)
+        return fresh._state
+    finally:
+        fresh.close()
+
+
 def test_a_memory_made_by_another_tower_is_rebuilt_from_the_journal(open_assistant, other_weights, tmp_path,
                                                                      tiny_gguf):
     from dreamchat.storage.memory_store import MemoryStoreError
@@ -253,16 +267,7 @@ def test_a_memory_made_by_another_tower_is_rebuilt_from_the_journal(open_assista
     upgraded.close()
 
     # The rebuilt memory is what the new tower would have made, had it slept on those days itself.
-    fresh = Assistant.open(home=str(tmp_path / "fresh"), model=str(tiny_gguf), weights=str(other_weights),
-                           config=_config())
-    try:
-        for passes, texts in days:
-            for user, reply in zip(texts[::2], texts[1::2]):
-                fresh.journal.append_exchange(user, reply, 1, 1)
-            fresh.sleep(passes=passes)
-        assert _same_state(fresh._state, rebuilt)
-    finally:
-        fresh.close()
+    assert _same_state(_home_slept_on(tmp_path, tiny_gguf, other_weights, days), rebuilt)
 
     again = open_assistant(weights=str(other_weights))  # loads normally now
     assert _same_state(again._state, rebuilt)
@@ -328,20 +333,6 @@ def _three_days_with_a_secret(assistant) -> None:
     _reply(assistant, "I work at the bakery.")
     assistant.sleep(passes=2)                                       # night-0003
     _reply(assistant, "Zanzibar4471 came up again today.")          # today: not slept
-
-
-def _home_slept_on(tmp_path, tiny_gguf, weights, days) -> dict:
-    """The memory a new home makes when it sleeps on exactly these (passes, texts) days."""
-    fresh = Assistant.open(home=str(tmp_path / "fresh"), model=str(tiny_gguf), weights=str(weights),
-                           config=_config())
-    try:
-        for passes, texts in days:
-            for user, reply in zip(texts[::2], texts[1::2]):
-                fresh.journal.append_exchange(user, reply, 1, 1)
-            fresh.sleep(passes=passes)
-        return fresh._state
-    finally:
-        fresh.close()
 
 
 def test_forgetting_leaves_the_memory_it_would_have_been_without_the_messages(open_assistant, tmp_path,

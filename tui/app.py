@@ -230,29 +230,37 @@ class DreamchatApp(CommandHandlers, App[None]):
 
     @work(thread=True, exclusive=True, group="sleep")
     def _rebuild_worker(self, screen: SleepScreen) -> None:
-        from dreamchat.assistant import SleepCancelled
-
         worker = get_current_worker()
 
         def run(assistant: "Assistant"):
-            report = assistant.rebuild_memory(
-                on_progress=lambda done, total: self.call_from_thread(
-                    screen.show_steps, done, total, f"Day {done} of {total} slept again"),
-                should_stop=lambda: worker.is_cancelled)
+            report = assistant.rebuild_memory(on_progress=self._day_steps(screen),
+                                              should_stop=lambda: worker.is_cancelled)
             return report, _ready_state(assistant)
 
-        try:
-            report, ready = self.host.call(run)
-        except SleepCancelled:
-            outcome, error = "cancelled", None
-        except DreamchatError as err:
-            outcome, error = "failed", str(err)
-        else:
-            self.call_from_thread(self._end_rebuild, screen, "rebuilt", report, ready)
+        outcome, result, error = self._run_job(run)
+        if outcome == "done":
+            self.call_from_thread(self._end_rebuild, screen, "rebuilt", *result)
             return
         self.host.drop(NOT_REBUILT)  # never chat over an empty stand-in for the user's memory
         self.rebuild_pending = False
         self.call_from_thread(self._end_rebuild, screen, outcome, None, None, error)
+
+    def _run_job(self, run: Callable[["Assistant"], Any]) -> tuple[str, Any, str | None]:
+        """A long job (sleep, rebuild, forget) on the assistant's thread: ("done", its result,
+        None), ("cancelled", None, None) or ("failed", None, the error)."""
+        from dreamchat.assistant import SleepCancelled
+
+        try:
+            return "done", self.host.call(run), None
+        except SleepCancelled:
+            return "cancelled", None, None
+        except DreamchatError as err:
+            return "failed", None, str(err)
+
+    def _day_steps(self, screen: SleepScreen) -> Callable[[int, int], None]:
+        """An `on_progress(done, total)` for jobs that sleep again day by day (rebuild, forget)."""
+        return lambda done, total: self.call_from_thread(
+            screen.show_steps, done, total, f"Day {done} of {total} slept again")
 
     @work(thread=True, exclusive=True, group="load")
     def _not_rebuilt_worker(self) -> None:
@@ -430,8 +438,6 @@ class DreamchatApp(CommandHandlers, App[None]):
 
     @work(thread=True, exclusive=True, group="sleep")
     def _sleep_worker(self, passes: int | None, kind: str, screen: SleepScreen) -> None:
-        from dreamchat.assistant import SleepCancelled
-
         worker = get_current_worker()
 
         def run(assistant: "Assistant"):
@@ -441,16 +447,13 @@ class DreamchatApp(CommandHandlers, App[None]):
                 should_stop=lambda: worker.is_cancelled)
             return report, read_status(assistant)
 
-        try:
-            report, status = self.host.call(run)
-        except SleepCancelled:
-            self.call_from_thread(self._end_sleep, screen, "cancelled", None, None)
-        except DreamchatError as err:
-            self.call_from_thread(self._end_sleep, screen, "failed", None, str(err))
-        else:
+        outcome, result, error = self._run_job(run)
+        if outcome == "done":
+            report, status = result
             self.call_from_thread(self._end_sleep, screen, "slept" if report else "nothing", report,
                                   None, status)
             return
+        self.call_from_thread(self._end_sleep, screen, outcome, None, error)
         try:  # the status after a cancel or failure (memory unchanged, the day still there)
             status = self.host.call(read_status)
         except DreamchatError:
@@ -475,25 +478,18 @@ class DreamchatApp(CommandHandlers, App[None]):
 
     @work(thread=True, exclusive=True, group="sleep")
     def _forget_worker(self, plan: Any, screen: SleepScreen) -> None:
-        from dreamchat.assistant import SleepCancelled
-
         worker = get_current_worker()
 
         def run(assistant: "Assistant"):
-            report = assistant.forget(
-                plan, on_progress=lambda done, total: self.call_from_thread(
-                    screen.show_steps, done, total, f"Day {done} of {total} slept again"),
-                should_stop=lambda: worker.is_cancelled)
+            report = assistant.forget(plan, on_progress=self._day_steps(screen),
+                                      should_stop=lambda: worker.is_cancelled)
             return report, _ready_state(assistant)
 
-        try:
-            report, ready = self.host.call(run)
-        except SleepCancelled:
-            self.call_from_thread(self._end_forget, screen, "cancelled", None, None)
-        except DreamchatError as err:
-            self.call_from_thread(self._end_forget, screen, "failed", None, None, str(err))
+        outcome, result, error = self._run_job(run)
+        if outcome == "done":
+            self.call_from_thread(self._end_forget, screen, "forgot", *result, plan=plan)
         else:
-            self.call_from_thread(self._end_forget, screen, "forgot", report, ready, plan=plan)
+            self.call_from_thread(self._end_forget, screen, outcome, None, None, error)
 
     async def _end_forget(self, screen: SleepScreen, outcome: str, report: Any, ready: tuple | None,
                           error: str | None = None, plan: Any = None) -> None:
