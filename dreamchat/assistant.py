@@ -27,6 +27,7 @@ from dreamchat.errors import (
     ContextFullError,
     DreamchatError,
     EmptyMessageError,
+    TakeBackError,
 )
 from dreamchat.events import (
     ForgetPlan,
@@ -176,18 +177,61 @@ class Assistant:
 
     def send(self, text: str) -> Iterator[ReplyPiece | NapStarted | ReplyDone]:
         """One user turn: stream the reply; store both turns only when the reply completed."""
-        from dreamchat.models.generation import Done, Piece, generate
         from dreamchat.models.sampler import Sampler
 
         text = text.strip()
         if not text:
             raise EmptyMessageError("empty message: type something to send")
+        yield from self._reply(text, Sampler.from_settings(self.config.sampling))
+
+    def last_exchange(self, doing: str = "take back") -> tuple[Message, Message]:
+        """Today's last user turn and the reply to it (what `retry` and `take_back` act on)."""
+        today = self.journal.unslept_messages()
+        if len(today) < 2 or (today[-2].role, today[-1].role) != ("user", "assistant"):
+            raise TakeBackError(
+                f"nothing to {doing}: today's conversation is empty (what was slept is in the "
+                "memory; /forget TEXT removes it from there)")
+        return today[-2], today[-1]
+
+    def retry(self) -> Iterator[ReplyPiece | NapStarted | ReplyDone]:
+        """A new reply to today's last user turn. The old exchange is replaced only once the new
+        reply completes: a cancelled or failed retry leaves it as it was."""
+        from dataclasses import replace
+
+        from dreamchat.models.sampler import Sampler
+
+        user, reply = self.last_exchange("retry")
+        if self.config.sampling.temperature == 0:
+            raise TakeBackError(
+                "temperature is 0, so a new reply would be the same one; raise it first "
+                "(e.g. /set temperature 0.7)")
+        # A fixed seed would draw the same reply again from the same logits.
+        sampler = Sampler.from_settings(replace(self.config.sampling, seed=None))
+        yield from self._reply(user.text, sampler, replacing=(user.id, reply.id))
+
+    def take_back(self) -> Message:
+        """Delete today's last exchange (both turns, for good, as `forget` does) and return the
+        user turn, whose text the front ends give back to edit."""
+        user, reply = self.last_exchange()
+        self.journal.forget([user.id, reply.id])
+        self._sync_context(self._render(self.journal.unslept_messages()))
+        return user
+
+    def _reply(self, text: str, sampler, replacing: tuple[int, ...] = ()
+               ) -> Iterator[ReplyPiece | NapStarted | ReplyDone]:
+        """Stream a reply to `text` after today's messages (less those `replacing`, which the new
+        exchange replaces in the journal once the reply is complete)."""
+        from dreamchat.models.generation import Done, Piece, generate
+
+        def context() -> list[Message]:
+            return [m for m in self.journal.unslept_messages() if m.id not in replacing]
+
         started = time.perf_counter()
-        target = self._render(self.journal.unslept_messages(), user_text=text)
+        target = self._render(context(), user_text=text)
         if len(target) + self._reserve() > self.backbone.n_ctx:
-            nap_tokens = self._nap_for(text)
+            nap_tokens = self._nap_for(text, context())
             yield NapStarted(tokens=nap_tokens)
-            target = self._render(self.journal.unslept_messages(), user_text=text)
+            target = self._render(context(), user_text=text)
             if len(target) + self._reserve() > self.backbone.n_ctx:
                 raise ContextFullError(
                     f"this message ({len(target):,} tokens with its context) does not fit the "
@@ -196,13 +240,10 @@ class Assistant:
         # Everything but the last prompt token is decoded here (so the tower sees every hidden
         # state); generate() decodes the last one and from then on calls the hook once per token.
         self._sync_context(target[:-1])
-        sampling = self.config.sampling
-        max_tokens = min(sampling.max_tokens, self.backbone.n_ctx - len(target) - 1)
+        max_tokens = min(self.config.sampling.max_tokens, self.backbone.n_ctx - len(target) - 1)
         hook, memory = self._reply_hook()
-        events = generate(
-            self.backbone, target[-1:], Sampler.from_settings(sampling), max_tokens=max_tokens,
-            hook=hook, want_hidden=True,
-        )
+        events = generate(self.backbone, target[-1:], sampler, max_tokens=max_tokens,
+                          hook=hook, want_hidden=True)
         first_piece_at = None
         try:
             for event in events:
@@ -212,10 +253,11 @@ class Assistant:
                     yield ReplyPiece(event.text)
                 elif isinstance(event, Done):
                     reply = event.text.strip()
-                    user_tokens = len(target) - len(self._render(self.journal.unslept_messages()))
+                    user_tokens = len(target) - len(self._render(context()))
                     recalled = self._recalled(memory)
                     self.journal.append_exchange(text, reply, user_tokens, event.n_tokens,
-                                                 [(r.text, r.source_id, r.source_snippet) for r in recalled])
+                                                 [(r.text, r.source_id, r.source_snippet) for r in recalled],
+                                                 replacing=replacing)
                     yield ReplyDone(
                         text=reply, tokens=event.n_tokens, tokens_per_s=event.tokens_per_s,
                         first_token_s=(first_piece_at or time.perf_counter()) - started,
@@ -301,9 +343,9 @@ class Assistant:
             tokens = self._render([])
         self._sync_context(tokens)
 
-    def _nap_for(self, user_text: str) -> int:
-        """Sleep on the oldest messages so that the day keeps about nap_keep_tokens and the turn fits."""
-        messages = self.journal.unslept_messages()
+    def _nap_for(self, user_text: str, messages: list[Message]) -> int:
+        """Sleep on the oldest of `messages` (today's context) so that the day keeps about
+        nap_keep_tokens and the turn fits."""
         keep_budget = min(self.config.sleep.nap_keep_tokens,
                           self.backbone.n_ctx - self._reserve() - len(self._render([], user_text)))
         cut = len(messages)

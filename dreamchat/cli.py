@@ -48,7 +48,20 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     send = sub.add_parser("send", parents=[common], help="send one message and print the reply")
-    send.add_argument("text", nargs="+", help="the message ('-' reads it from stdin)")
+    send.add_argument("text", nargs="*", help="the message ('-' reads it from stdin)")
+    send.add_argument("--retry", action="store_true",
+                      help="instead, a new reply to today's last message (it replaces the old one)")
+
+    sub.add_parser("undo", parents=[common],
+                   help="take back today's last message and its reply (printed, then deleted)")
+
+    backup = sub.add_parser("backup", parents=[common],
+                            help="write the journal, the memory and config.toml to one file")
+    backup.add_argument("path", nargs="?", metavar="PATH",
+                        help="where (default: dreamchat-backup-DATE.tar.gz here); works while dreamchat runs")
+    restore = sub.add_parser("restore", parents=[common],
+                             help="put a backup into a home that holds nothing yet (a new machine, --home DIR)")
+    restore.add_argument("archive", metavar="ARCHIVE", help="a file `dreamchat backup` wrote")
 
     sleep = sub.add_parser("sleep", parents=[common], help="consolidate today's conversation into memory")
     sleep.add_argument("--passes", type=int, default=None, metavar="N", help="sleep passes (default: config)")
@@ -143,10 +156,14 @@ def cmd_send(args, home, model) -> int:
     from dreamchat.events import NapStarted, ReplyDone, ReplyPiece
 
     text = " ".join(args.text)
+    if args.retry and text:
+        raise DreamchatError("send --retry takes no message: it replies again to today's last one")
+    if not args.retry and not text:
+        raise DreamchatError("send needs a message, e.g. dreamchat send \"Hello\" (or --retry)")
     if text == "-":
         text = sys.stdin.read()
     with _open(args, home, model) as assistant:
-        for event in assistant.send(text):
+        for event in assistant.retry() if args.retry else assistant.send(text):
             if isinstance(event, ReplyPiece):
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
@@ -159,6 +176,32 @@ def cmd_send(args, home, model) -> int:
 
                     for line in recollection_lines(event.recalled):
                         print(f"({line})", file=sys.stderr)
+    return 0
+
+
+def cmd_undo(args, home, model) -> int:
+    with _open(args, home, model) as assistant:
+        message = assistant.take_back()
+    print(message.text)  # what was taken back: stdout, to edit and send again
+    return 0
+
+
+def cmd_backup(args, home, model) -> int:
+    from dreamchat.backup import backup
+    from dreamchat.paths import Paths
+
+    summary = backup(Paths.for_home(home), args.path)
+    print(f"Backed up {summary.describe()} to {summary.path} ({summary.size_bytes / 1e6:.1f} MB).")
+    return 0
+
+
+def cmd_restore(args, home, model) -> int:
+    from dreamchat.backup import restore
+    from dreamchat.paths import Paths
+
+    paths = Paths.for_home(home)
+    summary, config_note = restore(args.archive, paths)
+    print(f"Restored {summary.describe()} (backed up {summary.taken()}) into {paths.home}. {config_note}")
     return 0
 
 
@@ -348,6 +391,9 @@ def cmd_module(args, home, model) -> int:
 
 COMMANDS = {
     "send": cmd_send,
+    "undo": cmd_undo,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
     "sleep": cmd_sleep,
     "history": cmd_history,
     "memory": cmd_memory,

@@ -42,3 +42,7 @@ class EmptyMessageError(DreamchatError):
 
 class ContextFullError(DreamchatError):
     """Today's context has no room left for the next turn; the assistant must nap first."""
+
+
+class TakeBackError(DreamchatError):
+    """A retry or an undo with no exchange of today's to act on (or, for a retry, no way to vary it)."""

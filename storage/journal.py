@@ -224,11 +224,18 @@ class Journal:
 
     def append_exchange(self, user_text: str, assistant_text: str, user_tokens: int,
                         assistant_tokens: int,
-                        recalled: Iterable[tuple[str, int | None, str | None]] = ()) -> tuple[int, int]:
+                        recalled: Iterable[tuple[str, int | None, str | None]] = (),
+                        replacing: Iterable[int] = ()) -> tuple[int, int]:
         """Store a user turn and the reply to it, both or neither, with what the memory supplied to
-        the reply: (words, source message id or None, snippet or None) each. Returns their ids."""
+        the reply: (words, source message id or None, snippet or None) each. Returns their ids.
+        `replacing`: messages (an earlier try at this exchange) deleted in the same transaction."""
         now = utc_now()
+        old = [int(i) for i in replacing]
         with self._writing():
+            if old:
+                marks = ", ".join("?" * len(old))
+                self.db.execute(f"DELETE FROM recollections WHERE message_id IN ({marks})", old)
+                self.db.execute(f"DELETE FROM messages WHERE id IN ({marks})", old)
             ids = tuple(
                 self.db.execute("INSERT INTO messages (role, text, tokens, created) VALUES (?, ?, ?, ?)",
                                 [role, text, int(tokens), now]).lastrowid
@@ -432,6 +439,12 @@ class Journal:
         row = self.db.execute("SELECT status FROM sleeps WHERE id = ?", [sleep_id]).fetchone()
         if row is None or row[0] != "running":
             raise ValueError(f"sleep {sleep_id} is {'unknown' if row is None else row[0]}, not running")
+
+    def fail_running_sleeps(self) -> None:
+        """Mark every sleep still 'running' failed, whatever process started it (a restored backup
+        taken during a sleep: that sleep never finishes in this home)."""
+        with self._writing():
+            self._fail_running_sleeps(only_dead=False)
 
     def _fail_interrupted_sleeps(self) -> None:
         with self._writing():

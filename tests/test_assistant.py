@@ -13,7 +13,7 @@ import pytest
 
 from dreamchat.assistant import Assistant, SleepCancelled
 from dreamchat.config import Config
-from dreamchat.errors import BusyError, EmptyMessageError
+from dreamchat.errors import BusyError, EmptyMessageError, TakeBackError
 from dreamchat.events import NapStarted, ReplyDone, ReplyPiece
 
 
@@ -83,6 +83,77 @@ def test_cancelled_reply_stores_nothing_and_leaves_no_trace_in_context(open_assi
     # The context is this turn's prompt plus its reply: the cancelled turn is gone.
     prompt = assistant._render([], user_text="Hello there.")
     assert assistant.backbone.tokens[: len(prompt)] == prompt
+
+
+def _sampled(**sampling) -> Config:
+    config = _config(max_tokens=16)
+    return dataclasses.replace(config, sampling=dataclasses.replace(config.sampling, temperature=1.5,
+                                                                    top_k=0, top_p=1.0, min_p=0.0, **sampling))
+
+
+def test_retry_replaces_the_last_reply_with_a_new_draw(open_assistant):
+    assistant = open_assistant(config=_sampled(seed=7))  # a fixed seed must not make retries repeat
+    _reply(assistant, "Hello.")
+    first = _reply(assistant, "Tell me something.")
+    user_before = assistant.history()[-2]
+    replies = {first.text}
+    for _ in range(4):
+        done = [e for e in assistant.retry() if isinstance(e, ReplyDone)][-1]
+        replies.add(done.text)
+        history = assistant.history()
+        # Still two exchanges: the retried one holds the same user turn and the new reply.
+        assert [m.role for m in history] == ["user", "assistant"] * 2
+        assert history[-2].text == user_before.text and history[-1].text == done.text
+    assert len(replies) > 1, "five draws at temperature 1.5 all gave one reply"
+    # The context is the day up to the retried prompt, then the new reply: no trace of the old ones.
+    prompt = assistant._render(history[:2], user_text=history[2].text)
+    assert assistant.backbone.tokens[: len(prompt)] == prompt
+    assert assistant.backbone.detokenize(assistant.backbone.tokens[len(prompt):]).decode(
+        errors="replace").strip().startswith(history[-1].text[:8])
+
+
+def test_a_cancelled_retry_keeps_the_old_reply(open_assistant):
+    assistant = open_assistant(config=_sampled())
+    _reply(assistant, "Tell me something.")
+    before = assistant.history()
+    stream = assistant.retry()
+    next(e for e in stream if isinstance(e, ReplyPiece))
+    stream.close()
+    assert assistant.history() == before
+    # The next turn follows the old reply, not the cancelled one.
+    _reply(assistant, "And then?")
+    prompt = assistant._render(before, user_text="And then?")
+    assert assistant.backbone.tokens[: len(prompt)] == prompt
+
+
+def test_take_back_deletes_the_last_exchange_and_returns_the_user_turn(open_assistant):
+    assistant = open_assistant()
+    _reply(assistant, "My cat is called Pickle.")
+    _reply(assistant, "My password is hunter2.")
+    taken = assistant.take_back()
+    assert taken.text == "My password is hunter2."
+    assert [m.text for m in assistant.history()][0] == "My cat is called Pickle."
+    assert len(assistant.history()) == 2
+    assert assistant.search("hunter2") == []
+    # The context is the day without it already (the status shows the right usage).
+    assert assistant.backbone.tokens == assistant._render(assistant.journal.unslept_messages())
+    assistant.take_back()
+    assert assistant.history() == []
+    with pytest.raises(TakeBackError, match="nothing to take back"):
+        assistant.take_back()
+
+
+def test_nothing_slept_can_be_retried_or_taken_back_and_greedy_cannot_vary(open_assistant):
+    assistant = open_assistant()
+    _reply(assistant, "My cat is called Pickle.")
+    with pytest.raises(TakeBackError, match="temperature is 0"):
+        list(assistant.retry())
+    assistant.sleep(passes=1)
+    with pytest.raises(TakeBackError, match="nothing to retry.*/forget TEXT"):
+        list(assistant.retry())
+    with pytest.raises(TakeBackError, match="nothing to take back"):
+        assistant.take_back()
+    assert len(assistant.history()) == 2
 
 
 def test_empty_message_is_refused(open_assistant):

@@ -56,6 +56,30 @@ def test_send_twice_in_separate_processes_forms_one_conversation(home, tiny_gguf
     assert rows[3][1] == second.stdout.strip()
 
 
+def test_send_retry_and_undo(home, tiny_gguf, tiny_weights, capsys):
+    common = ["--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]
+    assert main(["send", "My cat is called Pickle.", *common]) == 0
+    assert main(["send", "--retry", *common]) == 1  # temperature 0: the same reply again
+    assert_one_line_error(capsys.readouterr().err, "temperature is 0", "/set temperature")
+    (home / "config.toml").write_text("[sampling]\ntemperature = 1.5\ntop_k = 0\nmax_tokens = 8\n"
+                                      "[model]\nn_ctx = 512\n")
+    assert main(["send", "--retry", *common]) == 0
+    reply = capsys.readouterr().out.strip()
+    db = sqlite3.connect(home / "dreamchat.db")
+    assert db.execute("select role, text from messages order by id").fetchall() == [
+        ("user", "My cat is called Pickle."), ("assistant", reply)]
+    assert main(["send", "--retry", "Hello", *common]) == 1
+    assert_one_line_error(capsys.readouterr().err, "takes no message")
+    assert main(["send", *common]) == 1
+    assert_one_line_error(capsys.readouterr().err, "needs a message")
+
+    assert main(["undo", *common]) == 0
+    assert capsys.readouterr().out == "My cat is called Pickle.\n"
+    assert db.execute("select count(*) from messages").fetchone()[0] == 0
+    assert main(["undo", *common]) == 1
+    assert_one_line_error(capsys.readouterr().err, "nothing to take back")
+
+
 def test_history_search_and_export_round_trip(home, tiny_gguf, tiny_weights, capsys):
     common = ["--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]
     assert main(["send", "My cat is called Pickle.", *common]) == 0

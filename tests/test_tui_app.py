@@ -112,19 +112,21 @@ async def test_type_stream_and_store(make_app):
 
 
 def slowed_down(assistant, seconds_per_piece: float = 0.01):
-    """Pace the real assistant's reply so a fast machine cannot finish it before Esc lands."""
-    send = assistant.send
+    """Pace the real assistant's replies (and retries) so a fast machine cannot finish one before
+    Esc lands."""
+    def paced(start):
+        def slow(*args):
+            replies = start(*args)
+            try:
+                for event in replies:
+                    time.sleep(seconds_per_piece)
+                    yield event
+            finally:
+                replies.close()  # the cancel reaches the real generator
+        return slow
 
-    def slow_send(text):
-        replies = send(text)
-        try:
-            for event in replies:
-                time.sleep(seconds_per_piece)
-                yield event
-        finally:
-            replies.close()  # the cancel reaches the real generator
-
-    assistant.send = slow_send
+    assistant.send = paced(assistant.send)
+    assistant.retry = paced(assistant.retry)
 
 
 @run_async
@@ -141,6 +143,84 @@ async def test_escape_cancels_a_reply_and_nothing_is_stored(make_app):
         assert app.prompt.text == "Tell me a long story"  # given back to edit
         assert journal(app) == []
         assert app.last_reply is None
+
+
+def sampled_config(max_tokens: int = 8) -> Config:
+    config = tiny_config(max_tokens=max_tokens)
+    return dataclasses.replace(config, sampling=dataclasses.replace(
+        config.sampling, temperature=1.5, top_k=0, top_p=1.0, min_p=0.0, seed=None))
+
+
+def shown(app) -> list[tuple[str, str]]:
+    return [(m.role, m.text) for m in app.chat.messages() if m.role in ("user", "assistant")]
+
+
+@run_async
+async def test_retry_replaces_the_last_reply_and_undo_takes_the_exchange_back(make_app):
+    app = make_app(sampled_config())
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await started(app, pilot)
+        await type_and_enter(pilot, "/retry")
+        await wait_until(pilot, lambda: notes(app) and "nothing to retry" in notes(app)[-1], what="the error")
+        await send(app, pilot, "Hello there")
+        await send(app, pilot, "Tell me more")
+        first = journal(app)[-1].text
+        replies = {first}
+        for _ in range(3):
+            await pilot.press("ctrl+r")
+            await wait_until(pilot, lambda: app.busy is None and app.chat.last_exchange() is not None,
+                             what="the retry")
+            stored = journal(app)
+            # One bubble per stored message: the new reply replaced the old one, on screen too.
+            assert shown(app) == [(m.role, m.text) for m in stored]
+            assert [m.text for m in stored if m.role == "user"] == ["Hello there", "Tell me more"]
+            replies.add(stored[-1].text)
+        assert len(replies) > 1, "four draws at temperature 1.5 all gave one reply"
+
+        await type_and_enter(pilot, "/undo")
+        await wait_until(pilot, lambda: len(journal(app)) == 2 and len(shown(app)) == 2, what="the undo")
+        assert shown(app) == [(m.role, m.text) for m in journal(app)]
+        assert app.prompt.text == "Tell me more"  # back in the input, to edit
+        assert any("Took back" in n for n in _notifications(app))
+        app.prompt.set_text("")
+        await type_and_enter(pilot, "/undo")
+        await wait_until(pilot, lambda: journal(app) == [] and shown(app) == [], what="the second undo")
+        app.prompt.set_text("")
+        await type_and_enter(pilot, "/undo")
+        await wait_until(pilot, lambda: notes(app) and "nothing to take back" in notes(app)[-1],
+                         what="the error")
+
+
+@run_async
+async def test_escape_cancels_a_retry_and_the_old_reply_stays(make_app):
+    app = make_app(sampled_config(max_tokens=400))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await started(app, pilot)
+        await send(app, pilot, "Hello there")
+        before = shown(app)
+        app.host.call(slowed_down)
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.chat.messages()[-1].text, what="the first piece")
+        old_reply, new_reply = app.chat.messages()[1:]
+        assert not old_reply.display and new_reply.display  # the new reply is written in its place
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.busy is None, what="the cancel")
+        assert shown(app) == before == [(m.role, m.text) for m in journal(app)]
+        assert all(m.display for m in app.chat.messages())
+        assert any("earlier reply is kept" in n for n in _notifications(app))
+
+
+@run_async
+async def test_a_greedy_retry_says_why_and_keeps_the_reply(make_app):
+    app = make_app()  # temperature 0
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await started(app, pilot)
+        await send(app, pilot, "Hello there")
+        before = shown(app)
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.busy is None and any(
+            "temperature is 0" in n for n in _notifications(app)), what="the refusal")
+        assert shown(app) == before and all(m.display for m in app.chat.messages())
 
 
 @run_async

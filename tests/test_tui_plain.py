@@ -92,6 +92,23 @@ def test_forget_text_asks_then_forgets_those_messages(plain):
     assert [m.text for m in _history(plain.home) if m.role == "user"] == ["I like tea."]
 
 
+def test_retry_and_undo(plain):
+    sampled = tiny_config()
+    sampled = dataclasses.replace(sampled, sampling=dataclasses.replace(
+        sampled.sampling, temperature=1.5, top_k=0, top_p=1.0, min_p=0.0, seed=None))
+    out, err = plain("/retry", "Hello", "Tell me more", "/retry", "/retry", config=sampled)
+    assert "nothing to retry" in err.splitlines()[0]
+    stored = _history(plain.home)
+    assert [m.text for m in stored if m.role == "user"] == ["Hello", "Tell me more"]
+    # Each reply (the two sent and the two retries) went to stdout; the journal kept the last.
+    assert out.splitlines()[-1] == stored[-1].text and len(out.splitlines()) >= 4
+    out, err = plain("/undo", "/undo", "/undo", "/retry", config=sampled)
+    assert "Took back your last message and its reply: Tell me more" in err
+    assert "Took back your last message and its reply: Hello" in err
+    assert "nothing to take back" in err and "nothing to retry" in err and out == ""
+    assert _history(plain.home) == []
+
+
 def test_forgotten_text_leaves_the_line_history():
     readline = pytest.importorskip("readline")
     from dreamchat.tui.plain import _drop_from_line_history

@@ -14,7 +14,8 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +32,8 @@ from dreamchat.errors import DreamchatError, TowerMismatch
 from dreamchat.events import NapStarted, ReplyDone, ReplyPiece
 from dreamchat.tui import commands, formatting
 from dreamchat.tui.commands import COMMANDS, Command, CommandError, Invocation, SlashCommandProvider
-from dreamchat.tui.handlers import CommandHandlers
-from dreamchat.tui.host import AssistantHost, StatusInfo, read_status
+from dreamchat.tui.handlers import REBUILD_FIRST, CommandHandlers
+from dreamchat.tui.host import AssistantHost, StatusInfo, read_status, ready_state
 from dreamchat.tui.night import Clock, NightPolicy
 from dreamchat.tui.screens.confirm import ConfirmScreen
 from dreamchat.tui.screens.sleep import SleepScreen
@@ -48,9 +49,18 @@ log = logging.getLogger(__name__)
 
 NOT_REBUILT = ("the memory was not rebuilt, and a memory made by another memory tower cannot be used; "
                "restart dreamchat to be asked again, or run `dreamchat memory rebuild`")
-REBUILD_FIRST = "Your memory must be rebuilt for the new memory tower first."
 NIGHT_CHECK_S = 30.0  # how often the night policy is asked whether to sleep
-RESTORED_MESSAGES = 200  # today's unslept messages shown again at start-up (at most)
+
+
+@dataclass
+class Turn:
+    """One reply being written: the user's text and bubble, the reply's bubble, and for a retry
+    the earlier reply's bubble (hidden meanwhile; removed once the new reply is done)."""
+
+    text: str
+    user: ChatMessage
+    bubble: ChatMessage
+    replaces: ChatMessage | None = None
 
 
 class ReplyChunk(Message):
@@ -64,11 +74,10 @@ class ReplyChunk(Message):
 class ReplyEnded(Message):
     """The reply finished (done), was cancelled (done None) or failed (error); posted last."""
 
-    def __init__(self, text: str, user: ChatMessage, bubble: ChatMessage, done: ReplyDone | None,
-                 status: StatusInfo | None, error: str | None) -> None:
+    def __init__(self, turn: Turn, done: ReplyDone | None, status: StatusInfo | None,
+                 error: str | None) -> None:
         super().__init__()
-        self.text, self.user, self.bubble = text, user, bubble
-        self.done, self.status, self.error = done, status, error
+        self.turn, self.done, self.status, self.error = turn, done, status, error
 
 
 def _bindings() -> list[Binding]:
@@ -178,7 +187,7 @@ class DreamchatApp(CommandHandlers, App[None]):
                 self.rebuild_pending = False
                 raise DreamchatError(f"{err}; the journal has no slept days to rebuild it from: "
                                      "`dreamchat memory reset` starts from an empty memory") from None
-            ready = self.host.call(_ready_state)
+            ready = self.host.call(ready_state)
         except DreamchatError as err:
             self.call_from_thread(self._assistant_failed, str(err))
             return
@@ -208,6 +217,11 @@ class DreamchatApp(CommandHandlers, App[None]):
                     for m in today]
         await chat.mount_all(restored, before=0 if chat.children else None)
 
+    async def redraw_day(self, today: list, recalled: dict | None) -> None:
+        """Show only today as the journal now has it (after some of it was deleted)."""
+        await self.chat.remove_children()
+        await self._show_day(today, recalled)
+
     def _morning_answer(self, yes: bool | None) -> None:
         if yes:
             self.start_sleep(None, kind="night", reason="Sleeping on yesterday's conversation.")
@@ -235,7 +249,7 @@ class DreamchatApp(CommandHandlers, App[None]):
         def run(assistant: "Assistant"):
             report = assistant.rebuild_memory(on_progress=self._day_steps(screen),
                                               should_stop=lambda: worker.is_cancelled)
-            return report, _ready_state(assistant)
+            return report, ready_state(assistant)
 
         outcome, result, error = self._run_job(run)
         if outcome == "done":
@@ -335,28 +349,38 @@ class DreamchatApp(CommandHandlers, App[None]):
 
     async def start_reply(self, text: str) -> None:
         self.busy = "reply"
-        chat = self.chat
-        user = await chat.add("user", text)
-        bubble = await chat.add("assistant")
+        user = await self.chat.add("user", text)
+        turn = Turn(text, user, await self._reply_bubble())
+        self._reply_worker(lambda assistant: assistant.send(text), turn)
+
+    async def start_retry(self, user: ChatMessage, old: ChatMessage) -> None:
+        """A new reply to today's last user turn, written under it while the old one is hidden."""
+        self.busy = "reply"
+        old.display = False
+        turn = Turn(user.text, user, await self._reply_bubble(), replaces=old)
+        self._reply_worker(lambda assistant: assistant.retry(), turn)
+
+    async def _reply_bubble(self) -> ChatMessage:
+        bubble = await self.chat.add("assistant")
         bubble.loading = True  # until the first piece (the model may still be loading)
-        self._reply_worker(text, user, bubble)
+        return bubble
 
     # The reply worker posts messages rather than calling into the UI: generation never waits for a
     # repaint, and the app's message queue keeps pieces and the end of the reply in order.
 
     @work(thread=True, exclusive=True, group="reply")
-    def _reply_worker(self, text: str, user: ChatMessage, bubble: ChatMessage) -> None:
+    def _reply_worker(self, start: Callable[["Assistant"], Iterator], turn: Turn) -> None:
         worker = get_current_worker()
 
         def stream(assistant: "Assistant") -> tuple[ReplyDone | None, StatusInfo]:
             done = None
-            replies = assistant.send(text)
+            replies = start(assistant)
             try:
                 for event in replies:
                     if worker.is_cancelled:
                         break
                     if isinstance(event, ReplyPiece):
-                        self.post_message(ReplyChunk(bubble, event.text))  # never waits for the UI
+                        self.post_message(ReplyChunk(turn.bubble, event.text))  # never waits for the UI
                     elif isinstance(event, NapStarted):
                         self.call_from_thread(self._nap, event)
                     elif isinstance(event, ReplyDone):
@@ -368,9 +392,9 @@ class DreamchatApp(CommandHandlers, App[None]):
         try:
             done, status = self.host.call(stream)
         except DreamchatError as err:
-            self.post_message(ReplyEnded(text, user, bubble, None, None, str(err)))
+            self.post_message(ReplyEnded(turn, None, None, str(err)))
             return
-        self.post_message(ReplyEnded(text, user, bubble, done, status, None))
+        self.post_message(ReplyEnded(turn, done, status, None))
 
     @on(ReplyChunk)
     async def _on_chunk(self, message: ReplyChunk) -> None:
@@ -378,7 +402,7 @@ class DreamchatApp(CommandHandlers, App[None]):
 
     @on(ReplyEnded)
     async def _on_ended(self, m: ReplyEnded) -> None:
-        await self._end_reply(m.text, m.user, m.bubble, m.done, m.status, m.error)
+        await self._end_reply(m.turn, m.done, m.status, m.error)
 
     async def _piece(self, bubble: ChatMessage, text: str) -> None:
         bubble.loading = False
@@ -388,25 +412,36 @@ class DreamchatApp(CommandHandlers, App[None]):
         self.notify(f"Today's context is nearly full: napping on the oldest {event.tokens:,} tokens "
                     "first.", title="Nap", timeout=6)
 
-    async def _end_reply(self, text: str, user: ChatMessage, bubble: ChatMessage,
-                         done: ReplyDone | None, status: StatusInfo | None, error: str | None) -> None:
+    async def _end_reply(self, turn: Turn, done: ReplyDone | None, status: StatusInfo | None,
+                         error: str | None) -> None:
         """The one place a reply ends: finished, cancelled or failed."""
+        bubble = turn.bubble
         bubble.loading = False
         await bubble.finish(done.text if done else None)
         if done is not None:
             self.last_reply = done
+            if turn.replaces is not None:
+                await turn.replaces.remove()
             if self.config.tui.memory_sources:
                 await bubble.add_recollections(formatting.recollection_lines(done.recalled))
             self.status_bar.show_speed(done.tokens_per_s)
             if done.finish_reason == "length":
                 self.notify("The reply hit max_tokens and was cut; raise it with /set max_tokens N.",
                             timeout=6)
+        elif turn.replaces is not None:
+            # A retry stores nothing until it is done: the earlier reply is still the journal's.
+            await bubble.remove()
+            turn.replaces.display = True
+            if error:
+                self.notify(error, title="Retry failed", severity="error", timeout=15, markup=False)
+            else:
+                self.notify("Retry cancelled; the earlier reply is kept.", timeout=4)
         else:
             # Nothing of it was stored: take both bubbles away and give the text back to edit.
-            await user.remove()
+            await turn.user.remove()
             await bubble.remove()
             if not self.prompt.text.strip():
-                self.prompt.set_text(text)
+                self.prompt.set_text(turn.text)
             if error:
                 self.notify(error, title="Reply failed", severity="error", timeout=15, markup=False)
             else:
@@ -483,7 +518,7 @@ class DreamchatApp(CommandHandlers, App[None]):
         def run(assistant: "Assistant"):
             report = assistant.forget(plan, on_progress=self._day_steps(screen),
                                       should_stop=lambda: worker.is_cancelled)
-            return report, _ready_state(assistant)
+            return report, ready_state(assistant)
 
         outcome, result, error = self._run_job(run)
         if outcome == "done":
@@ -497,8 +532,7 @@ class DreamchatApp(CommandHandlers, App[None]):
             status, _, today, recalled = ready
             # The view may show what was forgotten, in a message or in a line under a reply: show
             # today again as the journal now has it.
-            await self.chat.remove_children()
-            await self._show_day(today, recalled)
+            await self.redraw_day(today, recalled)
             await self.note(f"{report.summary()} Today's conversation is shown again without them.")
             self.prompt.drop_sent(plan.query, [m.text for m in plan.messages])
             self._show_status(status)
@@ -574,19 +608,6 @@ class DreamchatApp(CommandHandlers, App[None]):
         self.workers.cancel_group(self, "reply")
         self.workers.cancel_group(self, "sleep")
         self.host.close()
-
-
-def _unslept_history(assistant: "Assistant") -> list:
-    """Today's messages not yet slept on, oldest first (the conversation the context holds)."""
-    return [m for m in assistant.history() if m.sleep_id is None][-RESTORED_MESSAGES:]
-
-
-def _ready_state(assistant: "Assistant") -> tuple:
-    """What `_assistant_ready` shows: the status, the oldest unslept message, today's messages and
-    what the memory supplied to today's replies."""
-    today = _unslept_history(assistant)
-    recalled = assistant.recollections([m.id for m in today if m.role == "assistant"])
-    return read_status(assistant), assistant.oldest_unslept(), today, recalled
 
 
 def create_app(open_assistant: Callable[..., "Assistant"], config: "Config", *,

@@ -80,6 +80,10 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("help", (), "Show the commands, keys and input tips.", "cmd_help", "Help", "f1",
             needs_model=False),
+    Command("retry", (), "Write a new reply to your last message; the old reply is replaced once "
+            "the new one is done (Esc keeps it).", "cmd_retry", "Retry", "ctrl+r"),
+    Command("undo", (), "Take back your last message and its reply (deleted for good); your message "
+            "returns to the input, to edit and send again.", "cmd_undo", "Undo"),
     Command("sleep", (Arg("N", int, optional=True),),
             "Consolidate today's conversation into long-term memory now, with N passes "
             "(default: sleep.passes), then clear the context.", "cmd_sleep", "Sleep", "f5"),

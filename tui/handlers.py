@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from dreamchat.errors import ConfigError
 from dreamchat.tui import commands, formatting
-from dreamchat.tui.host import StatusInfo, read_status
+from dreamchat.tui.host import StatusInfo, ready_state, read_status
 from dreamchat.tui.screens.confirm import ConfirmScreen
 from dreamchat.tui.screens.help import HelpScreen
 from dreamchat.tui.screens.messages import MessageListScreen
+
+REBUILD_FIRST = "Your memory must be rebuilt for the new memory tower first."
 
 if TYPE_CHECKING:
     from dreamchat.assistant import Assistant
@@ -31,6 +33,59 @@ class CommandHandlers:
 
     def cmd_sleep(self, passes: int | None) -> None:
         self.start_sleep(passes)
+
+    async def cmd_retry(self) -> None:
+        if self._cannot_take_back():
+            return
+        if self.rebuild_pending:
+            self.notify(REBUILD_FIRST, severity="warning")
+            return
+        shown = self.chat.last_exchange()
+        if shown is None:  # the assistant says why; or, should the view be out of step, redraw it
+            def today(a: "Assistant") -> tuple:
+                a.last_exchange("retry")
+                return ready_state(a)
+
+            async def redrawn(state: tuple) -> None:
+                await self.redraw_day(state[2], state[3])
+                if not self._cannot_take_back() and (shown := self.chat.last_exchange()) is not None:
+                    await self.start_retry(*shown)
+
+            self._ask(today, redrawn)
+            return
+        await self.start_retry(*shown)
+
+    async def cmd_undo(self) -> None:
+        if self._cannot_take_back():
+            return
+
+        def take_back(a: "Assistant") -> tuple:
+            return a.take_back(), ready_state(a)
+
+        async def done(result: tuple) -> None:
+            message, (status, _, today, recalled) = result
+            shown = self.chat.last_exchange()
+            if shown is not None and shown[0].text == message.text:
+                for bubble in shown:
+                    await bubble.remove()
+            else:  # the view and the journal disagree: show today as the journal has it
+                await self.redraw_day(today, recalled)
+            current = self.prompt.text.strip()
+            self.prompt.set_text(f"{message.text}\n\n{current}" if current else message.text)
+            self.prompt.focus()
+            self._show_status(status)
+            self.notify("Took back your last message and its reply; your message is in the input.",
+                        timeout=4)
+
+        self._ask(take_back, done)
+
+    def _cannot_take_back(self) -> bool:
+        """Whether a retry or an undo must wait (it says why)."""
+        if self.busy:
+            what = "replying" if self.busy == "reply" else "sleeping"
+            self.notify(f"dreamchat is still {what}; press Esc to stop it, or wait.", severity="warning")
+            return True
+        return False
 
     def cmd_memory(self) -> None:
         self._ask(lambda a: a.memory_status(),

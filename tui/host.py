@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+RESTORED_MESSAGES = 200  # today's unslept messages shown again (at most)
 
 
 class AssistantUnavailable(DreamchatError):
@@ -106,3 +107,11 @@ def read_status(assistant: "Assistant") -> StatusInfo:
     return StatusInfo(model_name=assistant.model_name, context_used=used, context_size=size,
                       nights=memory.nights, last_sleep=memory.last_sleep,
                       has_unslept=assistant.has_unslept())
+
+
+def ready_state(assistant: "Assistant") -> tuple:
+    """What the view shows of a day (at start-up, after a forget or an undo): the status, the
+    oldest unslept message, today's messages and what the memory supplied to today's replies."""
+    today = [m for m in assistant.history() if m.sleep_id is None][-RESTORED_MESSAGES:]
+    recalled = assistant.recollections([m.id for m in today if m.role == "assistant"])
+    return read_status(assistant), assistant.oldest_unslept(), today, recalled

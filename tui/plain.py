@@ -32,6 +32,7 @@ class PlainSession:
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self.interactive = interactive  # a person at a terminal: prompts, questions, progress
         self.running = True
+        self.prefill = ""  # text the next input line starts with (a message taken back with /undo)
 
     # -- input and output ---------------------------------------------------------------------------
 
@@ -49,7 +50,7 @@ class PlainSession:
         while True:
             if self.interactive:
                 try:
-                    line = input(prompt if not parts else "...> ")
+                    line = self._input(prompt if not parts else "...> ")
                 except EOFError:
                     return None
             else:
@@ -62,6 +63,19 @@ class PlainSession:
                 continue
             parts.append(line)
             return "\n".join(parts)
+
+    def _input(self, prompt: str) -> str:
+        """input(), starting from `prefill` when there is one (readline edits it in place)."""
+        text, self.prefill = self.prefill, ""
+        if not text:
+            return input(prompt)
+        import readline
+
+        readline.set_startup_hook(lambda: readline.insert_text(text))
+        try:
+            return input(prompt)
+        finally:
+            readline.set_startup_hook()
 
     def ask_yes(self, question: str) -> bool:
         self.tell(f"{question} [type yes to confirm]")
@@ -90,8 +104,9 @@ class PlainSession:
         invocation = commands.parse(line)  # CommandError is a DreamchatError: shown, loop goes on
         getattr(self, invocation.command.handler)(*invocation.args)
 
-    def reply(self, text: str) -> None:
-        replies = self.assistant.send(text)
+    def reply(self, text: str | None) -> None:
+        """Stream the reply to `text`, or (None) a new reply to the last message: a retry."""
+        replies = self.assistant.send(text) if text is not None else self.assistant.retry()
         wrote = False
         try:
             for event in replies:
@@ -111,7 +126,8 @@ class PlainSession:
                         self.tell(f"[{event.tokens} tokens, {event.tokens_per_s:.1f} tok/s]")
         except KeyboardInterrupt:
             self.stdout.write("\n")
-            self.tell("[reply cancelled; nothing was saved]")
+            self.tell("[reply cancelled; nothing was saved]" if text is not None
+                      else "[retry cancelled; the earlier reply is kept]")
         finally:
             replies.close()
 
@@ -137,6 +153,17 @@ class PlainSession:
 
     def cmd_help(self) -> None:
         self.say(commands.help_text())
+
+    def cmd_retry(self) -> None:
+        self.reply(None)
+
+    def cmd_undo(self) -> None:
+        message = self.assistant.take_back()
+        if self.interactive:
+            self.prefill = message.text
+            self.tell("[took back your last message and its reply; the message is in the input to edit]")
+        else:
+            self.tell(f"Took back your last message and its reply: {message.text}")
 
     def cmd_sleep(self, passes: int | None) -> None:
         self.sleep(passes)

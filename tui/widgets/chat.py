@@ -136,3 +136,11 @@ class ChatView(VerticalScroll):
 
     def messages(self) -> list[ChatMessage]:
         return list(self.query(ChatMessage))
+
+    def last_exchange(self) -> tuple[ChatMessage, ChatMessage] | None:
+        """Today's last user message and the reply under it, as shown (not slept, not hidden)."""
+        turns = [m for m in self.messages()
+                 if m.role in ("user", "assistant") and m.display and not m.has_class("-slept")]
+        if len(turns) < 2 or (turns[-2].role, turns[-1].role) != ("user", "assistant"):
+            return None
+        return turns[-2], turns[-1]
