@@ -223,6 +223,30 @@ async def test_a_greedy_retry_says_why_and_keeps_the_reply(make_app):
         assert shown(app) == before and all(m.display for m in app.chat.messages())
 
 
+def footer(app) -> list[str]:
+    """The footer's keys as shown, each only if it fits the screen's width."""
+    from textual.widgets._footer import FooterKey
+
+    return [key.description for key in app.query(FooterKey)
+            if key.region.width and key.region.right <= app.size.width]
+
+
+@run_async
+async def test_the_footer_fits_80_columns_and_offers_what_can_be_done():
+    fake = FakeAssistant(piece_delay=0.05)
+    app = create_app(lambda: fake, fake.config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(app, pilot)
+        await pilot.pause()
+        idle = ["Quit", "Retry", "Sleep", "Memory", "History", "Search", "Commands"]
+        assert footer(app) == idle
+        await type_and_enter(pilot, "Tell me a story")
+        await wait_until(pilot, lambda: footer(app) == ["Quit", "Sleep", "Memory", "History", "Search", "Cancel", "Commands"],
+                         what="Cancel in place of Retry while the reply streams")
+        await wait_until(pilot, lambda: app.busy is None, what="the reply")
+        await wait_until(pilot, lambda: footer(app) == idle, what="Retry back")
+
+
 @run_async
 async def test_prompt_history_and_multiline_input(make_app):
     app = make_app()

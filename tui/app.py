@@ -82,7 +82,9 @@ class ReplyEnded(Message):
 
 def _bindings() -> list[Binding]:
     """Footer keys: one per slash command that has a key, plus cancel; ids = remappable names."""
-    keys = [Binding(c.key, f"slash('{c.name}')", c.label, id=c.name, priority=c.name == "quit")
+    # F1 stays out of the footer (the prompt says "/help"), so the rest fits in 80 columns.
+    keys = [Binding(c.key, f"slash('{c.name}')", c.label, id=c.name, priority=c.name == "quit",
+                    show=c.name != "help")
             for c in COMMANDS if c.key]
     keys.append(Binding("escape", "cancel", "Cancel", id="cancel"))
     keys.append(Binding("ctrl+p", "command_palette", "Commands", id="command_palette", show=False,
@@ -106,7 +108,7 @@ class DreamchatApp(CommandHandlers, App[None]):
         self.host = AssistantHost()
         self.night = NightPolicy.from_settings(config.sleep, clock)
         self.ready = False  # the assistant has opened
-        self.busy: str | None = None  # "reply" or "sleep" while one runs
+        self._busy: str | None = None  # "reply" or "sleep" while one runs
         self.status_info: StatusInfo | None = None
         self.last_reply: ReplyDone | None = None
         self._sleep_kind = "manual"
@@ -121,6 +123,24 @@ class DreamchatApp(CommandHandlers, App[None]):
         yield Footer()
 
     # The widgets of the main screen (App.query_one would search a modal on top of it).
+
+    @property
+    def busy(self) -> str | None:
+        """"reply" or "sleep" while one runs, else None."""
+        return self._busy
+
+    @busy.setter
+    def busy(self, value: str | None) -> None:
+        self._busy = value
+        self.refresh_bindings()  # the footer offers Cancel while a reply streams, Retry otherwise
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keep the footer short enough for 80 columns: a key shows only when it does something."""
+        if action == "cancel":
+            return self.busy == "reply"
+        if action == "slash" and parameters == ("retry",):
+            return self.busy is None
+        return True
 
     @property
     def prompt(self) -> PromptArea:
