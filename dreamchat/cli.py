@@ -190,8 +190,8 @@ def cmd_backup(args, home, model) -> int:
     from dreamchat.backup import backup
     from dreamchat.paths import Paths
 
-    summary = backup(Paths.for_home(home), args.path)
-    print(f"Backed up {summary.describe()} to {summary.path} ({summary.size_bytes / 1e6:.1f} MB).")
+    done = backup(Paths.for_home(home), args.path)
+    print(f"Backed up {done.describe()} to {done.path} ({done.size_bytes / 1e6:.1f} MB).")
     return 0
 
 

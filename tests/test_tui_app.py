@@ -336,6 +336,13 @@ async def test_journal_commands(make_app, tmp_path):
         await wait_until(pilot, lambda: any("exported" in n for n in notes(app)))
         assert "Pickle is my cat" in target.read_text()
 
+        archive = tmp_path / "home.tar.gz"
+        await type_and_enter(pilot, f"/backup {archive}")
+        await wait_until(pilot, lambda: any("Backed up 4 messages" in n for n in notes(app)), what="/backup")
+        from dreamchat.backup import read_backup
+        manifest, members = read_backup(archive)
+        assert manifest["messages"] == 4 and "dreamchat.db" in members
+
 
 @run_async
 async def test_memory_and_settings_commands(make_app, tmp_path):

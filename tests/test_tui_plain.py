@@ -72,6 +72,15 @@ def test_slash_commands_and_errors(plain, tmp_path):
     assert "did you mean /sleep" in err and "whole number" in err
 
 
+def test_backup_from_the_loop(plain, tmp_path):
+    from dreamchat.backup import read_backup
+
+    out, err = plain("Hello", f"/backup {tmp_path / 'b.tar.gz'}")
+    assert "Backed up 2 messages, 0 nights slept and 0 memory snapshots" in out, err
+    manifest, members = read_backup(tmp_path / "b.tar.gz")
+    assert manifest["messages"] == 2 and "dreamchat.db" in members
+
+
 def test_multiline_export_to_stdout_sleep_forget_and_quit(plain):
     out, err = plain("first line \\", "second line", "/export md", "/sleep", "/forget", "no",
                      "/forget", "yes", "/quit", "never read")

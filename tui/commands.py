@@ -101,6 +101,9 @@ COMMANDS: tuple[Command, ...] = (
     Command("export", (Arg("FORMAT", choices=("md", "json")), Arg("PATH", optional=True, rest=True)),
             "Export the journal as Markdown or JSON to PATH (default: dreamchat-export.FORMAT here).",
             "cmd_export", "Export"),
+    Command("backup", (Arg("PATH", optional=True, rest=True),),
+            "Write the journal, the memory and config.toml to one private file at PATH (default: "
+            "dreamchat-backup-DATE.tar.gz here); `dreamchat restore` reads it back.", "cmd_backup", "Back up"),
     Command("system", (Arg("TEXT", rest=True),),
             "Set the system prompt (saved; takes effect from the next day, after a sleep).",
             "cmd_system", "System prompt"),

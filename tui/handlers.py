@@ -181,6 +181,13 @@ class CommandHandlers:
         self._ask(lambda a: a.export(fmt, target),
                   lambda written: self.note(f"Journal exported to `{written}`."))
 
+    def cmd_backup(self, path: str | None) -> None:
+        from dreamchat.backup import backup
+
+        self._ask(lambda a: backup(a.paths, path),
+                  lambda done: self.note(f"Backed up {done.describe()} to `{done.path}` "
+                                         f"({done.size_bytes / 1e6:.1f} MB)."))
+
     def cmd_system(self, text: str) -> None:
         self._ask(lambda a: a.set_system_prompt(text),
                   lambda _: self.note("System prompt saved; it takes effect from the next day "

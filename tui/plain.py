@@ -225,6 +225,12 @@ class PlainSession:
         written = self.assistant.export(fmt, path)
         self.say(f"Journal exported to {written}." if path else written)  # no PATH: to stdout
 
+    def cmd_backup(self, path: str | None) -> None:
+        from dreamchat.backup import backup
+
+        done = backup(self.assistant.paths, path)
+        self.say(f"Backed up {done.describe()} to {done.path} ({done.size_bytes / 1e6:.1f} MB).")
+
     def cmd_system(self, text: str) -> None:
         self.assistant.set_system_prompt(text)
         self.say("System prompt saved; it takes effect from the next day (after a sleep).")
