@@ -687,7 +687,12 @@ class Assistant:
     # The journal
 
     def history(self, limit: int | None = None) -> list[Message]:
+        """The journal's messages, oldest first: the latest `limit` of them (all when None)."""
         return self.journal.messages(limit=limit)
+
+    def today(self) -> list[Message]:
+        """The messages not slept on yet (today's context), oldest first."""
+        return self.journal.unslept_messages()
 
     def recollections(self, message_ids: list[int]) -> dict[int, tuple[Recollection, ...]]:
         """What the memory supplied to these replies, as their ReplyDone said (for a restored day)."""

@@ -152,7 +152,10 @@ class FakeAssistant:
     # -- the journal ---------------------------------------------------------------------------------
 
     def history(self, limit: int | None = None) -> list[FakeMessage]:
-        return self.messages[:limit] if limit else list(self.messages)
+        return self.messages[-limit:] if limit else list(self.messages)
+
+    def today(self) -> list[FakeMessage]:
+        return [m for m in self.messages if m.sleep_id is None]
 
     def search(self, query: str, limit: int = 50) -> list[FakeMessage]:
         return [m for m in self.messages if query.lower() in m.text.lower()][:limit]

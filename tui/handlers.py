@@ -166,7 +166,7 @@ class CommandHandlers:
             self.prompt.focus()
 
     def cmd_history(self, limit: int | None) -> None:
-        self._ask(lambda a: _last_messages(a, limit or 50),
+        self._ask(lambda a: a.history(limit or 50),
                   self._show_messages("History (newest last)", "The journal is empty."))
 
     def cmd_search(self, text: str) -> None:
@@ -232,8 +232,3 @@ class CommandHandlers:
 
     def cmd_quit(self) -> None:
         self.exit()
-
-
-def _last_messages(assistant: "Assistant", limit: int) -> list:
-    """The newest `limit` messages, oldest first (history() pages from the oldest)."""
-    return assistant.history()[-limit:]

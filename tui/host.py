@@ -112,6 +112,6 @@ def read_status(assistant: "Assistant") -> StatusInfo:
 def ready_state(assistant: "Assistant") -> tuple:
     """What the view shows of a day (at start-up, after a forget or an undo): the status, the
     oldest unslept message, today's messages and what the memory supplied to today's replies."""
-    today = [m for m in assistant.history() if m.sleep_id is None][-RESTORED_MESSAGES:]
+    today = assistant.today()[-RESTORED_MESSAGES:]
     recalled = assistant.recollections([m.id for m in today if m.role == "assistant"])
     return read_status(assistant), assistant.oldest_unslept(), today, recalled

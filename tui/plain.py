@@ -215,7 +215,7 @@ class PlainSession:
             _drop_from_line_history(text)
 
     def cmd_history(self, limit: int | None) -> None:
-        messages = self.assistant.history()[-(limit or 50):]
+        messages = self.assistant.history(limit or 50)
         self.say(formatting.messages_text(messages, "The journal is empty."))
 
     def cmd_search(self, text: str) -> None:
