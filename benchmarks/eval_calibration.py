@@ -40,6 +40,18 @@ Knobs, `key=value` joined by commas within one variant (`base` is no change):
                   writes, so less of the day's stored associations is overwritten by ones no
                   question asks for)
   skip_function=1 nor a value that is a stop word ("the", "is", "my")
+  skip_assistant=1 nor any value inside the assistant's turns (sleep side: in the app those are
+                  the backbone's own replies, which may name things the user never said)
+  invented=1      nor a value inside the assistant's turns that no other turn of the day holds
+                  (its echoes of the user's words are written, its inventions are not)
+  system_words=1  nor a value inside the system turn that no other turn of the day holds (the
+                  system prompt's own words, " helpful", " assistant", written every night). Since
+                  the twenty-eighth session the app's sleep does this (`features.unwritten_positions`)
+                  and so does `base` here: the knob changes nothing on top of it
+
+`--app-replies FILE` replaces every assistant turn of every day with the backbone's own greedy
+reply to the day so far (as the app's days hold them: the small model's words, not the templates'
+or the hand-written ones), built once and kept in FILE for later runs.
 """
 
 from __future__ import annotations
@@ -65,7 +77,8 @@ from dreamchat.recall import STOPWORDS  # noqa: E402  (the app's words that carr
 KNOBS = {"copy_scale": 1.0, "gate": 0.0, "wording": 1.0, "sharpen": 1.0, "write": 0.0, "forget": 1.0,
          "centre": 0.0, "skip_system": 0.0, "skip_control": 0.0, "spread": 0.0, "span": 6.0,
          "spread_gap": 0.0, "spread_digits": 1.0, "skip_punct": 0.0, "skip_function": 0.0,
-         "spread_anchor": 0.0, "spread_starts": 0.0}
+         "spread_anchor": 0.0, "spread_starts": 0.0, "skip_assistant": 0.0,
+         "invented": 0.0, "system_words": 0.0}
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, float]]:
@@ -104,22 +117,23 @@ def mean_key_direction(memory: MemoryModel, days) -> torch.Tensor:
     return F.normalize(torch.cat(unit_keys).mean(0), dim=-1)
 
 
-def unwritable(tokens: torch.Tensor, control: torch.Tensor, system_role: int | None,
+def unwritable(tokens: torch.Tensor, control: torch.Tensor, roles: set[int],
                skip_control: bool) -> torch.Tensor:
-    """tokens [T] -> bool [T]: positions the sleep must not write from. With `system_role`, every
-    position from a control token followed by that role up to the next control token (the system
-    turn); with `skip_control`, control tokens, the positions just before them (their value would
-    be the control token) and the role name just after them."""
+    """tokens [T] -> bool [T]: positions the sleep must not write from. For each role token in
+    `roles` (the system's, the assistant's), every position from a control token followed by that
+    role up to the next control token (that turn); with `skip_control`, control tokens, the
+    positions just before them (their value would be the control token) and the role name just
+    after them."""
     is_control = torch.isin(tokens, control)
     skip = torch.zeros_like(is_control)
     if skip_control:
         skip |= is_control | torch.cat([is_control[1:], is_control.new_zeros(1)])
         skip |= torch.cat([is_control.new_zeros(1), is_control[:-1]])
-    if system_role is not None:
+    if roles:
         inside = False
         for i, t in enumerate(tokens.tolist()):
             if is_control[i]:
-                inside = i + 1 < len(tokens) and int(tokens[i + 1]) == system_role
+                inside = i + 1 < len(tokens) and int(tokens[i + 1]) in roles
             skip[i] |= inside
     return skip
 
@@ -127,6 +141,7 @@ def unwritable(tokens: torch.Tensor, control: torch.Tensor, system_role: int | N
 @contextlib.contextmanager
 def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torch.Tensor | None = None,
             control: torch.Tensor | None = None, system_role: int | None = None,
+            assistant_role: int | None = None,
             content: torch.Tensor | None = None, digits: torch.Tensor | None = None,
             punctuation: torch.Tensor | None = None, function: torch.Tensor | None = None,
             category: torch.Tensor | None = None):
@@ -156,8 +171,9 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
         memory.copy.lift = lambda x: lift(F.normalize(x - g * (x * u).sum(-1, keepdim=True) * u, dim=-1, eps=1e-6))
     if (k["skip_punct"] or k["skip_function"]) and (punctuation is None or function is None):
         raise ValueError("skip_punct / skip_function need the punctuation and stop-word masks")
-    if k["skip_system"] or k["skip_control"] or k["skip_punct"] or k["skip_function"]:
-        role = system_role if k["skip_system"] else None
+    if k["skip_system"] or k["skip_control"] or k["skip_punct"] or k["skip_function"] or k["skip_assistant"] \
+            or k["invented"] or k["system_words"]:
+        roles = ({system_role} if k["skip_system"] else set()) | ({assistant_role} if k["skip_assistant"] else set())
         sleep_passes = memory.sleep_passes
         quiet = torch.zeros(memory.config.n_vocab, dtype=torch.bool)   # values never written
         if k["skip_punct"]:
@@ -166,9 +182,14 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
             quiet |= function
 
         def masked(hidden, tokens, next_tokens, valid, state, passes):
-            skip = torch.stack([unwritable(row, control, role, bool(k["skip_control"])) for row in tokens]) \
-                if role is not None or k["skip_control"] else torch.zeros_like(tokens, dtype=torch.bool)
+            skip = torch.stack([unwritable(row, control, roles, bool(k["skip_control"])) for row in tokens]) \
+                if roles or k["skip_control"] else torch.zeros_like(tokens, dtype=torch.bool)
             skip |= quiet[next_tokens.clamp(min=0)] & (next_tokens >= 0)
+            for knob, role in (("invented", assistant_role), ("system_words", system_role)):
+                if k[knob]:   # that role's turns' values that no other turn holds
+                    turns = torch.stack([unwritable(row, control, {role}, False) for row in tokens])
+                    for b in range(tokens.shape[0]):
+                        skip[b] |= turns[b] & ~torch.isin(next_tokens[b], tokens[b][~turns[b]])
             return sleep_passes(hidden, tokens, next_tokens.masked_fill(skip, -1), valid, state, passes)
         memory.sleep_passes = masked
     if k["spread"]:
@@ -266,6 +287,51 @@ def content_words(backbone, memory: MemoryModel, control: torch.Tensor) -> dict[
             "category": category}
 
 
+APP_REPLY_TOKENS = 64  # a reply of the app's is usually shorter; longer ones are cut here
+
+
+def with_app_replies(backbone, scenarios: list, system_prompt: str, cache: Path) -> list:
+    """The scenarios with every assistant turn replaced by the backbone's greedy reply to the day
+    so far (the system prompt, then the day's turns), read from `cache` when it has them."""
+    import dataclasses
+
+    from dreamchat.models.features import render_day
+    from dreamchat.models.generation import Done, generate
+    from dreamchat.models.sampler import Sampler
+
+    stored = json.loads(cache.read_text()) if cache.is_file() else {}
+
+    def reply(day: list[dict], upto: int) -> str:
+        target = render_day(backbone, day[:upto], system_prompt, add_generation_prompt=True)
+        key = json.dumps([[m["role"], m["text"]] for m in day[:upto]])
+        if key not in stored:
+            keep = next((i for i, (a, b) in enumerate(zip(backbone.tokens, target)) if a != b),
+                        min(len(backbone.tokens), len(target)))
+            keep = min(keep, len(target) - 1)
+            backbone.truncate(keep)
+            if target[keep:-1]:
+                backbone.decode(target[keep:-1])
+            done = [e for e in generate(backbone, target[-1:], Sampler.greedy(), max_tokens=APP_REPLY_TOKENS)
+                    if isinstance(e, Done)][-1]
+            stored[key] = done.text.strip() or "Okay."
+        return stored[key]
+
+    started, out = time.perf_counter(), []
+    for source, episode in scenarios:
+        days = []
+        for day in episode.days:
+            new_day: list[dict] = []
+            for m in day:
+                new_day.append({**m, "text": reply(new_day, len(new_day))} if m["role"] == "assistant" else dict(m))
+            days.append(new_day)
+        out.append((source, dataclasses.replace(episode, days=days)))
+    backbone.clear()
+    cache.write_text(json.dumps(stored, indent=0, ensure_ascii=False))
+    print(f"eval_calibration: app replies for {len(out)} scenarios ({len(stored)} in {cache}, "
+          f"{time.perf_counter() - started:.0f} s)", flush=True)
+    return out
+
+
 def natural_range(text: str) -> slice:
     """"N" -> the first N natural conversations; "A:B" -> those from A to B."""
     lo, sep, hi = text.partition(":")
@@ -288,6 +354,8 @@ def main() -> int:
     parser.add_argument("--variant", action="append", default=None, metavar="KNOBS",
                         help="a variant to measure (repeatable; default: base)")
     parser.add_argument("--json", default=None, help="write every reply here")
+    parser.add_argument("--app-replies", default=None, metavar="FILE",
+                        help="days with the backbone's own replies, built once into FILE (module docstring)")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in (args.variant or ["base"])]
 
@@ -308,17 +376,23 @@ def main() -> int:
                  for e in make_episodes(args.episodes, split="test", seed=int(s))]
     scenarios += [("natural", e) for e in natural_conversations()[args.natural]]
 
+    if args.app_replies:
+        scenarios = with_app_replies(backbone, scenarios, Config().system_prompt, Path(args.app_replies))
+
     extras = {}
     if any("centre" in k for _, k in variants):
         days = [chunk for e in make_episodes(40, split="train", seed=123) for chunk in bench.day_features(e.days[0])]
         extras["key_direction"] = mean_key_direction(memory, days)
-    if any(key.startswith(("skip_", "spread")) for _, k in variants for key in k):
+    if any(key.startswith(("skip_", "spread", "invented", "system_words")) for _, k in variants for key in k):
         control = [t for t in range(memory.config.n_vocab)
                    if backbone.token_bytes(t, special=True) != backbone.token_bytes(t)]
         extras["control"] = torch.tensor(control)
         system_turn = backbone.tokenize(backbone.render_chat([{"role": "system", "content": "x"}], False))
         is_control = set(control)
         extras["system_role"] = next((role for t, role in zip(system_turn, system_turn[1:]) if t in is_control), None)
+        # The role name's first token after a control token ("ass" of SmolLM2's "ass" "istant"); not
+        # read off a rendered assistant turn, which the template opens with a default system turn.
+        extras["assistant_role"] = backbone.tokenize("assistant", special=False)[0]
     if any(key.startswith(("skip_punct", "skip_function", "spread")) for _, k in variants for key in k):
         extras.update(content_words(backbone, memory, extras["control"]))
 

@@ -392,7 +392,7 @@ class Assistant:
                                               done / max(time.perf_counter() - started, 1e-9)))
             snapshot_id = ""
             if self.memory is not None:
-                new_state = self._consolidate(chunks, passes, len(tokens), started, on_progress, should_stop)
+                new_state = self._consolidate(chunks, passes, tokens, started, on_progress, should_stop)
                 night = self._nights() + 1
                 snapshot = self.store.save(new_state, SnapshotMeta(
                     backbone_fingerprint=self.backbone.fingerprint,
@@ -419,18 +419,20 @@ class Assistant:
         )
         return self._last_report
 
-    def _consolidate(self, chunks, passes, n_tokens, started, on_progress, should_stop):
+    def _consolidate(self, chunks, passes, tokens, started, on_progress, should_stop):
+        from dreamchat.models.features import unwritten_positions
         from dreamchat.models.memory import ConsolidationCancelled
 
         def progress(chunk_index, n_chunks, pass_index, n_passes, tokens_done):
             if on_progress:
                 elapsed = max(time.perf_counter() - started, 1e-9)
                 on_progress(SleepProgress("consolidating", chunk_index + 1, n_chunks, pass_index + 1,
-                                          n_passes, tokens_done, n_tokens, tokens_done * n_passes / elapsed))
+                                          n_passes, tokens_done, len(tokens), tokens_done * n_passes / elapsed))
 
         try:
             return self.memory.consolidate(chunks, self._state, passes, on_progress=progress,
-                                           should_stop=should_stop)
+                                           should_stop=should_stop,
+                                           unwritten=unwritten_positions(self.backbone, tokens))
         except ConsolidationCancelled:
             raise SleepCancelled("sleep cancelled: yesterday's memory is untouched") from None
 
@@ -532,7 +534,7 @@ class Assistant:
         """Consolidate `days` ((sleep, its messages) each, oldest first) into `state` as their
         sleeps did, each with its own passes: (the new state, tokens read). Reading uses the KV
         cache; the caller puts today back (`_rebuild_day`)."""
-        from dreamchat.models.features import day_chunks
+        from dreamchat.models.features import day_chunks, unwritten_positions
 
         chunk_tokens = min(SLEEP_CHUNK_TOKENS, self.backbone.n_ctx)
         total = 0
@@ -540,7 +542,8 @@ class Assistant:
             if messages:
                 tokens = self._render(messages)
                 chunks = list(day_chunks(self.backbone, tokens, chunk_tokens))
-                state = self.memory.consolidate(chunks, state, sleep.passes, should_stop=should_stop)
+                state = self.memory.consolidate(chunks, state, sleep.passes, should_stop=should_stop,
+                                                unwritten=unwritten_positions(self.backbone, tokens))
                 total += len(tokens)
             if on_progress:
                 on_progress(done, len(days))

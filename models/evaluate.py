@@ -219,11 +219,16 @@ class MemoryBenchmark:
 
     def sleep_through(self, days: Sequence[list[dict]], passes: int, start=None):
         """The memory state after sleeping each day in turn (one night per day), from `start`
-        (default: an empty memory)."""
+        (default: an empty memory), as the assistant's sleep does it."""
+        from dreamchat.models import features
+
         state = self.memory.empty_state() if start is None else start
         for messages in days:
             if messages:
-                state = self.memory.consolidate(self.day_features(messages), state, passes)
+                chunks = self.day_features(messages)
+                tokens = np.concatenate([t for _, t in chunks])
+                state = self.memory.consolidate(chunks, state, passes,
+                                                unwritten=features.unwritten_positions(self.backbone, tokens))
         return state
 
     def ask(self, context: list[dict], question: str, states: dict[str, object],

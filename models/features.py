@@ -47,21 +47,46 @@ def render_day(backbone, messages: Sequence[dict], system_prompt: str | None,
     return list(backbone.tokenize(text, special=True))
 
 
-def user_turn_spans(backbone, tokens: Sequence[int]) -> list[tuple[int, int]]:
-    """[start, end) of every user turn in chat-formatted tokens: its header and text, from the
-    turn's <|im_start|> up to its <|im_end|>. ChatML only; [] for other templates."""
+def turn_spans(backbone, tokens: Sequence[int], role: str) -> list[tuple[int, int]]:
+    """[start, end) of every turn of `role` ("system", "user", "assistant") in chat-formatted
+    tokens: its header and text, from the turn's <|im_start|> up to its <|im_end|>. ChatML only;
+    [] for other templates."""
     try:
         start_id, = backbone.tokenize("<|im_start|>", special=True)
         end_id, = backbone.tokenize("<|im_end|>", special=True)
-        user_id, = backbone.tokenize("user", special=False)
     except ValueError:  # not single tokens: not ChatML
         return []
+    header = [start_id, *backbone.tokenize(role, special=False)]  # a role may be several tokens
+    tokens = list(tokens)
     spans = []
-    for i in range(len(tokens) - 1):
-        if tokens[i] == start_id and tokens[i + 1] == user_id:
-            end = next((j for j in range(i + 2, len(tokens)) if tokens[j] == end_id), len(tokens))
+    for i in range(len(tokens) - len(header) + 1):
+        if tokens[i:i + len(header)] == header:
+            end = next((j for j in range(i + len(header), len(tokens)) if tokens[j] == end_id), len(tokens))
             spans.append((i, end))
     return spans
+
+
+def user_turn_spans(backbone, tokens: Sequence[int]) -> list[tuple[int, int]]:
+    """`turn_spans` of the user's turns."""
+    return turn_spans(backbone, tokens, "user")
+
+
+def unwritten_positions(backbone, tokens: Sequence[int]) -> np.ndarray:
+    """bool [T]: the positions of a day whose value the sleep does not write (`MemoryModel.consolidate`
+    with `unwritten`): those inside the system turn whose next token no other part of the day holds.
+
+    The system prompt is read every night, so its own words (" helpful", " assistant") were written
+    as values night after night, and a question with nothing better in the memory got them back
+    ("Your cousin is a helpful assistant."). Left unwritten, they gain held-out recall on every
+    sample measured and lose none on synthetic facts (the model card, twenty-eighth session). The
+    tower still reads the system turn, and its words that the day also says are written as before.
+    """
+    tokens = np.asarray(tokens, dtype=np.int64)
+    in_system = np.zeros(len(tokens), dtype=bool)
+    for start, end in turn_spans(backbone, tokens.tolist(), "system"):
+        in_system[start:end] = True
+    said = np.isin(np.append(tokens[1:], -1), tokens[~in_system])   # position t writes token t + 1
+    return in_system & ~said
 
 
 def echo_hidden(backbone, tokens: Sequence[int], hidden: np.ndarray, mix: float) -> np.ndarray:

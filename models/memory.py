@@ -459,12 +459,15 @@ class MemoryModel(nn.Module):
     @torch.no_grad()
     def consolidate(self, chunks: Iterable[tuple[np.ndarray, np.ndarray]], state: dict[str, Tensor],
                     passes: int, on_progress: Callable | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> dict[str, Tensor]:
+                    should_stop: Callable[[], bool] | None = None,
+                    unwritten: np.ndarray | None = None) -> dict[str, Tensor]:
         """Sleep on one day: chunks of (hidden [T, n_embd], tokens [T]) as the backbone saw them.
 
         Algorithm 1 chunk after chunk: `passes` passes per chunk, then only S is carried to the next
         chunk. The token that follows a chunk's last position is the next chunk's first token, so
-        chunks are read one ahead. `on_progress(chunk_index, n_chunks, pass_index, passes,
+        chunks are read one ahead. `unwritten` (bool over the whole day's positions, the chunks one
+        after another): positions the copy memory writes no value from (`features.unwritten_positions`);
+        the tower still reads them. `on_progress(chunk_index, n_chunks, pass_index, passes,
         tokens_done)` is called after every pass; `should_stop()` returning True raises
         `ConsolidationCancelled` and leaves `state` as it was (everything is built on new tensors).
         Returns the new state on the CPU.
@@ -479,7 +482,7 @@ class MemoryModel(nn.Module):
         current = {name: t.to(dev) for name, t in state.items()}
         it = iter(chunks)
         ahead = next(it, None)
-        index = tokens_done = 0
+        index = tokens_done = day_at = 0
         while ahead is not None:
             hidden, tokens = ahead
             ahead = next(it, None)
@@ -490,6 +493,12 @@ class MemoryModel(nn.Module):
                                  f"{tok.shape[1]} tokens of width {self.config.n_embd}")
             follow = int(ahead[1][0]) if ahead is not None and len(ahead[1]) else -1
             nxt = torch.cat([tok[:, 1:], tok.new_full((1, 1), follow)], dim=1)              # (1, T)
+            if unwritten is not None:
+                quiet = np.asarray(unwritten[day_at:day_at + tok.shape[1]], dtype=bool)
+                if len(quiet) != tok.shape[1]:
+                    raise ValueError(f"unwritten covers {len(unwritten)} positions, the chunks more")
+                nxt = nxt.masked_fill(torch.as_tensor(quiet, device=dev)[None], -1)
+            day_at += tok.shape[1]
             valid = torch.ones_like(tok, dtype=torch.bool)
             for p, new in enumerate(self.sleep_passes(h, tok, nxt, valid, current, passes)):
                 if should_stop is not None and should_stop():

@@ -217,6 +217,23 @@ def test_a_memory_that_pushes_one_token_cannot_hold_a_reply_in_a_loop(open_assis
     assert tokens.count(token) < 24                     # ... and no longer fills it
 
 
+def test_the_sleep_does_not_write_the_system_prompts_own_words(open_assistant):
+    from dreamchat.models.features import turn_spans
+    from dreamchat.models.memory import COPY_WRITTEN
+
+    config = dataclasses.replace(_config(), system_prompt="You are Qwxzjv, a helper.")
+    assistant = open_assistant(config=config)
+    _reply(assistant, "My cat is called Pickle, you helper.")
+    tokens = assistant._render(assistant.journal.unslept_messages())
+    (start, end), = turn_spans(assistant.backbone, tokens, "system")
+    only_system = set(tokens[start + 1:end]) - set(tokens[end:])   # the prompt's own pieces ("Qwxzjv")
+    assert only_system
+    assistant.sleep(passes=1)
+    written = set(np.nonzero(assistant._state[COPY_WRITTEN][0].numpy())[0].tolist())
+    assert not written & only_system
+    assert set(tokens[end + 1:]) <= written                          # the rest of the day is written
+
+
 def test_the_night_state_survives_a_restart(open_assistant):
     assistant = open_assistant()
     _reply(assistant, "My cat is called Pickle.")

@@ -95,9 +95,11 @@ def test_unwritable_marks_the_system_turn_and_the_template(cal):
     _, t = day()
     t = torch.as_tensor(t)
     control = torch.tensor([CONTROL])
-    system = cal.unwritable(t, control, SYSTEM, skip_control=False)
+    system = cal.unwritable(t, control, {SYSTEM}, skip_control=False)
     assert system[:12].all() and not system[12:].any()
-    template = cal.unwritable(t, control, None, skip_control=True)
+    users = cal.unwritable(t, control, {USER}, skip_control=False)   # as skip_assistant marks its role's turns
+    assert users[12:].all() and not users[:12].any()
+    template = cal.unwritable(t, control, set(), skip_control=True)
     assert template.nonzero().squeeze(1).tolist() == [0, 1, 11, 12, 13, 24, 25, 26]
 
 

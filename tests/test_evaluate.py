@@ -152,9 +152,11 @@ class FakeMemory:
     def empty_state(self):
         return {"ids": frozenset(), "nights": 0}
 
-    def consolidate(self, chunks, state, passes):
+    def consolidate(self, chunks, state, passes, unwritten=None):
         self.passes.append(passes)
-        new = {int(t) for _, tokens in chunks for t in tokens if t not in (SEP, GEN)}
+        tokens = np.concatenate([t for _, t in chunks])
+        assert unwritten is None or len(unwritten) == len(tokens)
+        new = {int(t) for t in tokens if t not in (SEP, GEN)}
         return {"ids": state["ids"] | new, "nights": state["nights"] + 1}
 
     def wake(self, state):

@@ -14,6 +14,8 @@ from dreamchat.models.features import (
     day_chunks,
     echo_hidden,
     render_day,
+    turn_spans,
+    unwritten_positions,
     user_turn_spans,
 )
 from dreamchat.models.train_data import FeatureSet, build_feature_set
@@ -56,6 +58,35 @@ def test_day_chunks_decode_each_chunk_from_an_empty_cache(bb):
     assert np.allclose(got[1][0], alone, atol=1e-4)
     with pytest.raises(ValueError, match="exceeds"):
         day_chunks(bb, toks, chunk_tokens=bb.n_ctx + 1)
+
+
+def test_the_sleep_leaves_out_the_system_prompts_own_words(bb):
+    day = [{"role": "user", "content": "You are my favourite. My cat is called Pickle."},
+           {"role": "assistant", "content": "Pickle is lovely!"}]
+    tokens = render_day(bb, day, "You are a thoughtful Zanzibarian helper.")
+    quiet = unwritten_positions(bb, tokens)
+    (start, end), = turn_spans(bb, tokens, "system")
+    assert start == 0 and not quiet[end:].any()                     # only the system turn is left out
+    said = set(tokens[end:])
+    for t in range(start, end):                                      # position t writes token t + 1
+        assert quiet[t] == (tokens[t + 1] not in said)
+    left_out = bb.detokenize([tokens[t + 1] for t in range(start, end) if quiet[t]]).decode()
+    assert "Zanz" in left_out and "You" not in left_out              # "You are" the user said too
+    assert not unwritten_positions(bb, [1, 2, 3]).any()              # no ChatML turns: all written
+
+
+def test_turn_spans_find_a_role_name_of_several_tokens():
+    class SmolLM2Like:   # its tokenizer splits "assistant" into "ass" "istant"
+        ids = {"<|im_start|>": [1], "<|im_end|>": [2], "user": [3], "assistant": [4, 5]}
+
+        def tokenize(self, text, special=False):
+            return self.ids[text]
+
+    #         system turn    user turn          reply turn            unfinished reply
+    tokens = [1, 9, 8, 2, 7, 1, 3, 8, 8, 2, 7, 1, 4, 5, 8, 6, 2, 7, 1, 4, 5, 8]
+    assert turn_spans(SmolLM2Like(), tokens, "assistant") == [(11, 16), (18, 22)]
+    assert turn_spans(SmolLM2Like(), tokens, "user") == [(5, 9)]
+    assert turn_spans(SmolLM2Like(), [9, 8, 7], "assistant") == []
 
 
 def test_echo_reads_each_user_turn_again_and_leaves_the_rest_and_the_cache(bb):

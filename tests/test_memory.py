@@ -72,6 +72,26 @@ def test_consolidate_one_chunk_equals_sleep_and_records_written_ids(model):
     assert all(float(v.abs().sum()) == 0 for v in st.values())          # input untouched
 
 
+def test_unwritten_positions_write_no_value_across_chunks(model):
+    h, tok = day(40)
+    st = model.empty_state()
+    quiet = np.zeros(40, dtype=bool)
+    quiet[[5, 19, 30]] = True                 # 19: the last of chunk 1, whose value is chunk 2's first token
+    got = model.consolidate([(h[:20], tok[:20]), (h[20:], tok[20:])], st, passes=2, unwritten=quiet)
+    nxt = np.append(tok[1:], -1)
+    nxt[quiet] = -1
+    want = model.sleep(torch.as_tensor(h[:20])[None], torch.as_tensor(tok[:20])[None],
+                       torch.as_tensor(nxt[:20])[None], torch.ones(1, 20, dtype=torch.bool), st, passes=2)
+    want = model.sleep(torch.as_tensor(h[20:])[None], torch.as_tensor(tok[20:])[None],
+                       torch.as_tensor(nxt[20:])[None], torch.ones(1, 20, dtype=torch.bool), want, passes=2)
+    for k in want:
+        assert torch.allclose(got[k].float(), want[k].float(), atol=1e-5), k
+    written = set(np.nonzero(got[COPY_WRITTEN][0].numpy())[0])
+    assert written == set(nxt[nxt >= 0].tolist())
+    with pytest.raises(ValueError, match="unwritten covers"):
+        model.consolidate([(h, tok)], st, passes=1, unwritten=quiet[:30])
+
+
 def test_passes_accumulate_and_chunks_hand_over(model):
     h, tok = day(40)
     st = model.empty_state()
