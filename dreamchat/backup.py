@@ -137,6 +137,9 @@ def _copy_journal(source: Path, target: Path) -> tuple[int, int]:
             messages = dst.execute("SELECT count(*) FROM messages").fetchone()[0]
             nights = dst.execute("SELECT count(*) FROM sleeps WHERE status = 'done'").fetchone()[0]
     except sqlite3.DatabaseError as err:
+        if "full" in str(err):  # the scratch copy's disk (the temporary folder)
+            raise BackupError(f"cannot copy the journal {source}: {err}; free some disk space in "
+                              f"{tempfile.gettempdir()} and try again") from err
         raise BackupError(f"cannot read the journal {source}: {err}; run `dreamchat doctor`") from err
     return messages, nights
 
