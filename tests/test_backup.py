@@ -208,3 +208,10 @@ def test_backup_errors_are_one_line(open_home, tmp_path, capsys, monkeypatch):
     monkeypatch.undo()
     assert main(["backup", str(tmp_path / "b.tar.gz"), "--home", str(alice.paths.home)]) == 0
     assert "Backed up 2 messages, 0 nights slept and 0 memory snapshots" in capsys.readouterr().out
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "dreamchat.db").write_bytes(b"not a database at all" * 100)
+    assert main(["backup", str(tmp_path / "c.tar.gz"), "--home", str(broken)]) == 1
+    assert_one_line_error(capsys.readouterr().err, "cannot read the journal", "dreamchat doctor")
+    assert not (tmp_path / "c.tar.gz").exists()
