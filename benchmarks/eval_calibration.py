@@ -44,10 +44,9 @@ Knobs, `key=value` joined by commas within one variant (`base` is no change):
                   the backbone's own replies, which may name things the user never said)
   invented=1      nor a value inside the assistant's turns that no other turn of the day holds
                   (its echoes of the user's words are written, its inventions are not)
-  system_words=1  nor a value inside the system turn that no other turn of the day holds (the
-                  system prompt's own words, " helpful", " assistant", written every night). Since
-                  the twenty-eighth session the app's sleep does this (`features.unwritten_positions`)
-                  and so does `base` here: the knob changes nothing on top of it
+
+Every variant, `base` included, sleeps as the app does: since the twenty-eighth session without
+the system prompt's own words (`features.unwritten_positions`).
 
 `--app-replies FILE` replaces every assistant turn of every day with the backbone's own greedy
 reply to the day so far (as the app's days hold them: the small model's words, not the templates'
@@ -78,7 +77,7 @@ KNOBS = {"copy_scale": 1.0, "gate": 0.0, "wording": 1.0, "sharpen": 1.0, "write"
          "centre": 0.0, "skip_system": 0.0, "skip_control": 0.0, "spread": 0.0, "span": 6.0,
          "spread_gap": 0.0, "spread_digits": 1.0, "skip_punct": 0.0, "skip_function": 0.0,
          "spread_anchor": 0.0, "spread_starts": 0.0, "skip_assistant": 0.0,
-         "invented": 0.0, "system_words": 0.0}
+         "invented": 0.0}
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, float]]:
@@ -172,7 +171,7 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
     if (k["skip_punct"] or k["skip_function"]) and (punctuation is None or function is None):
         raise ValueError("skip_punct / skip_function need the punctuation and stop-word masks")
     if k["skip_system"] or k["skip_control"] or k["skip_punct"] or k["skip_function"] or k["skip_assistant"] \
-            or k["invented"] or k["system_words"]:
+            or k["invented"]:
         roles = ({system_role} if k["skip_system"] else set()) | ({assistant_role} if k["skip_assistant"] else set())
         sleep_passes = memory.sleep_passes
         quiet = torch.zeros(memory.config.n_vocab, dtype=torch.bool)   # values never written
@@ -185,11 +184,10 @@ def applied(memory: MemoryModel, knobs: dict[str, float], *, key_direction: torc
             skip = torch.stack([unwritable(row, control, roles, bool(k["skip_control"])) for row in tokens]) \
                 if roles or k["skip_control"] else torch.zeros_like(tokens, dtype=torch.bool)
             skip |= quiet[next_tokens.clamp(min=0)] & (next_tokens >= 0)
-            for knob, role in (("invented", assistant_role), ("system_words", system_role)):
-                if k[knob]:   # that role's turns' values that no other turn holds
-                    turns = torch.stack([unwritable(row, control, {role}, False) for row in tokens])
-                    for b in range(tokens.shape[0]):
-                        skip[b] |= turns[b] & ~torch.isin(next_tokens[b], tokens[b][~turns[b]])
+            if k["invented"]:   # the replies' values that no other turn holds
+                turns = torch.stack([unwritable(row, control, {assistant_role}, False) for row in tokens])
+                for b in range(tokens.shape[0]):
+                    skip[b] |= turns[b] & ~torch.isin(next_tokens[b], tokens[b][~turns[b]])
             return sleep_passes(hidden, tokens, next_tokens.masked_fill(skip, -1), valid, state, passes)
         memory.sleep_passes = masked
     if k["spread"]:
@@ -383,7 +381,7 @@ def main() -> int:
     if any("centre" in k for _, k in variants):
         days = [chunk for e in make_episodes(40, split="train", seed=123) for chunk in bench.day_features(e.days[0])]
         extras["key_direction"] = mean_key_direction(memory, days)
-    if any(key.startswith(("skip_", "spread", "invented", "system_words")) for _, k in variants for key in k):
+    if any(key.startswith(("skip_", "spread", "invented")) for _, k in variants for key in k):
         control = [t for t in range(memory.config.n_vocab)
                    if backbone.token_bytes(t, special=True) != backbone.token_bytes(t)]
         extras["control"] = torch.tensor(control)

@@ -37,7 +37,7 @@ from dreamchat import __version__
 from dreamchat.errors import DreamchatError
 from dreamchat.lock import InstanceLock
 from dreamchat.paths import Paths, make_private_dir, private_umask
-from dreamchat.storage.atomic import TEMP_MARKER, atomic_write
+from dreamchat.storage.atomic import atomic_write, disk_full, is_temp_file
 
 FORMAT = 1
 ROOT = "dreamchat-backup"
@@ -100,7 +100,8 @@ def backup(paths: Paths, target: str | Path | None = None) -> BackupSummary:
         messages, nights = _copy_journal(paths.journal_file, journal_copy)
         memory = _read_memory(paths.memory_dir)
         config = paths.config_file.read_bytes() if paths.config_file.is_file() else None
-        files = {JOURNAL: _sha256(journal_copy.read_bytes())}
+        journal = journal_copy.read_bytes()
+        files = {JOURNAL: _sha256(journal)}
         files.update({f"{MEMORY}/{name}": _sha256(data) for name, data in memory.items()})
         if config is not None:
             files[CONFIG] = _sha256(config)
@@ -111,7 +112,7 @@ def backup(paths: Paths, target: str | Path | None = None) -> BackupSummary:
         def write(tmp: Path) -> None:
             with tarfile.open(tmp, "w:gz") as tar:
                 _add(tar, "manifest.json", json.dumps(manifest, indent=1).encode() + b"\n")
-                tar.add(journal_copy, arcname=f"{ROOT}/{JOURNAL}", recursive=False, filter=_private)
+                _add(tar, JOURNAL, journal)
                 for name, data in memory.items():
                     _add(tar, f"{MEMORY}/{name}", data)
                 if config is not None:
@@ -122,7 +123,7 @@ def backup(paths: Paths, target: str | Path | None = None) -> BackupSummary:
             atomic_write(target, write)
         except OSError as err:
             raise BackupError(f"cannot write the backup {target}: {err.strerror or err}; "
-                              + ("free some disk space and try again" if _no_space(err)
+                              + ("free some disk space and try again" if disk_full(err)
                                  else "choose another path")) from err
     return BackupSummary(target, created, messages, nights, manifest["snapshots"], config is not None,
                          target.stat().st_size)
@@ -162,29 +163,19 @@ def _listing(folder: Path) -> dict[str, tuple[int, int]]:
     if not folder.is_dir():
         return {}
     return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir())
-            if p.is_file() and TEMP_MARKER not in p.name}
+            if p.is_file() and not is_temp_file(p)}
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    """A private file (0600, no owner names) under the archive's root."""
     info = tarfile.TarInfo(f"{ROOT}/{name}")
     info.size, info.mode = len(data), 0o600
     info.mtime = int(datetime.now(timezone.utc).timestamp())
     tar.addfile(info, io.BytesIO(data))
 
 
-def _private(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.mode, info.uid, info.gid, info.uname, info.gname = 0o600, 0, 0, "", ""
-    return info
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _no_space(err: OSError) -> bool:
-    import errno
-
-    return err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 # -- reading back -------------------------------------------------------------------------------
@@ -264,7 +255,7 @@ def restore(archive: str | Path, paths: Paths) -> tuple[BackupSummary, str]:
                 (staged / JOURNAL).replace(paths.journal_file)
             except OSError as err:
                 raise BackupError(f"cannot restore into {paths.home}: {err.strerror or err}; "
-                                  + ("free some disk space and try again" if _no_space(err)
+                                  + ("free some disk space and try again" if disk_full(err)
                                      else "check the folder's permissions")) from err
     config_note = _restore_config(members.get(CONFIG), paths.config_file)
     summary = BackupSummary(Path(archive), manifest.get("created", ""), int(manifest.get("messages", 0)),
@@ -275,15 +266,16 @@ def restore(archive: str | Path, paths: Paths) -> tuple[BackupSummary, str]:
 
 def _require_empty(paths: Paths) -> None:
     """Refuse a home that already holds days or memory: a restore never overwrites them."""
-    if paths.journal_file.exists():
-        from dreamchat.storage.journal import Journal
+    from dreamchat.storage.journal import Journal
+    from dreamchat.storage.memory_store import MemoryStore  # loads torch: restore only, not backup
 
+    if paths.journal_file.exists():
         with Journal(paths.journal_file, recover_interrupted=False) as journal:
             count = journal.message_count()
         if count:
             raise BackupError(f"{paths.home} already holds a journal with {count:,} messages; restore "
                               "into a new home (--home DIR), or move this one away first")
-    if paths.memory_dir.is_dir() and any(p.suffix == ".safetensors" for p in paths.memory_dir.iterdir()):
+    if MemoryStore(paths.memory_dir).list():
         raise BackupError(f"{paths.home} already holds memory snapshots; restore into a new home "
                           "(--home DIR), or move this one away first")
 

@@ -9,12 +9,18 @@ survives a power cut. Any failure removes the temporary file and leaves the targ
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 TEMP_MARKER = ".tmp-"  # temporary files are named ".<target name>.tmp-<random>"
+
+
+def disk_full(err: OSError) -> bool:
+    """Whether a write failed for want of space (a full disk or a used-up quota)."""
+    return err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def fsync_dir(folder: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ from sqlite_utils import Database
 
 from dreamchat.errors import JournalError
 from dreamchat.paths import PRIVATE_FILE_MODE, private_umask
+from dreamchat.storage.atomic import disk_full
 from dreamchat.storage.migrations import SCHEMA_VERSION, check_not_newer, migrate
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _process_alive(pid: int | None) -> bool:
     return True
 
 
-def _disk_full(folder: Path) -> bool:
+def _folder_full(folder: Path) -> bool:
     """Whether the folder's disk has (next to) no room left. SQLite reports a full disk at open as
     a bare "disk I/O error" (it cannot create its -wal and -shm files), so ask the disk itself."""
     try:
@@ -125,7 +125,7 @@ def _no_space(path: Path) -> JournalError:
 
 
 def _open_error(path: Path, err: sqlite3.DatabaseError) -> JournalError:
-    if isinstance(err, sqlite3.OperationalError) and _disk_full(path.parent):
+    if isinstance(err, sqlite3.OperationalError) and _folder_full(path.parent):
         return _no_space(path)
     if isinstance(err, sqlite3.OperationalError):  # locked, unreadable, ...: the file may be fine
         return JournalError(f"cannot open the journal {path}: {err}; close other dreamchat processes "
@@ -153,7 +153,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     except sqlite3.DatabaseError as err:
         raise _open_error(path, err) from err
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        if disk_full(err):
             raise _no_space(path) from err
         raise JournalError(f"cannot open the journal {path}: {err.strerror}; pass --home to a "
                            "writable folder") from err
@@ -230,12 +230,8 @@ class Journal:
         the reply: (words, source message id or None, snippet or None) each. Returns their ids.
         `replacing`: messages (an earlier try at this exchange) deleted in the same transaction."""
         now = utc_now()
-        old = [int(i) for i in replacing]
         with self._writing():
-            if old:
-                marks = ", ".join("?" * len(old))
-                self.db.execute(f"DELETE FROM recollections WHERE message_id IN ({marks})", old)
-                self.db.execute(f"DELETE FROM messages WHERE id IN ({marks})", old)
+            self._delete(replacing)
             ids = tuple(
                 self.db.execute("INSERT INTO messages (role, text, tokens, created) VALUES (?, ?, ?, ?)",
                                 [role, text, int(tokens), now]).lastrowid
@@ -341,19 +337,25 @@ class Journal:
         of them; returns how many messages were deleted. The full-text index is rebuilt without
         them and the write-ahead log emptied, so their words stay nowhere in the files (freed pages
         are zeroed: secure_delete). The sleeps that consolidated them keep their token counts."""
-        ids = sorted({int(i) for i in message_ids})
-        deleted = 0
         with self._writing():
-            for start in range(0, len(ids), 500):
-                batch = ids[start:start + 500]
-                marks = ", ".join("?" * len(batch))
-                self.db.execute(f"DELETE FROM recollections WHERE message_id IN ({marks}) "
-                                f"OR source_id IN ({marks})", batch + batch)
-                deleted += self.db.execute(f"DELETE FROM messages WHERE id IN ({marks})", batch).rowcount
+            deleted = self._delete(message_ids)
             # FTS5 keeps deleted words in its older segments until they are merged.
             self.db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('optimize')")
         with self._lock:
             self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return deleted
+
+    def _delete(self, message_ids: Iterable[int]) -> int:
+        """Delete these messages and every from-memory line of them or quoting them, inside the
+        caller's transaction; returns how many messages were deleted."""
+        ids = sorted({int(i) for i in message_ids})
+        deleted = 0
+        for start in range(0, len(ids), 500):  # SQLite caps the number of bound parameters
+            batch = ids[start:start + 500]
+            marks = ", ".join("?" * len(batch))
+            self.db.execute(f"DELETE FROM recollections WHERE message_id IN ({marks}) "
+                            f"OR source_id IN ({marks})", batch + batch)
+            deleted += self.db.execute(f"DELETE FROM messages WHERE id IN ({marks})", batch).rowcount
         return deleted
 
     def _search(self, query: str, where: str, order: str, limit: int) -> list[SearchHit]:

@@ -18,7 +18,6 @@ newest older one that is intact is used instead, with a warning saying so.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
@@ -34,7 +33,7 @@ from safetensors import safe_open
 
 from dreamchat.errors import MemoryStoreError, TowerMismatch
 from dreamchat.paths import make_private_dir
-from dreamchat.storage.atomic import atomic_write_bytes, atomic_write_text, is_temp_file
+from dreamchat.storage.atomic import atomic_write_bytes, atomic_write_text, disk_full, is_temp_file
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +380,7 @@ class MemoryStore:
                 path.unlink(missing_ok=True)  # never current: remove it so the folder stays as it was
                 raise
         except OSError as err:
-            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            if disk_full(err):
                 raise MemoryStoreError(f"no space left on {self.folder}; free some space and sleep again; "
                                        "yesterday's memory is untouched") from err
             raise MemoryStoreError(f"cannot write a memory snapshot in {self.folder}: "

@@ -353,10 +353,7 @@ class DreamchatApp(CommandHandlers, App[None]):
         if self.rebuild_pending:
             self.notify(REBUILD_FIRST, severity="warning")
             return
-        if self.busy:
-            what = "replying" if self.busy == "reply" else "sleeping"
-            self.notify(f"dreamchat is still {what}; press Esc to stop it, or wait.",
-                        severity="warning")
+        if self.warn_if_busy():
             return
         event.prompt.accept()
         await self.start_reply(commands.unescape(text).strip())

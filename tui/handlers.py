@@ -35,7 +35,7 @@ class CommandHandlers:
         self.start_sleep(passes)
 
     async def cmd_retry(self) -> None:
-        if self._cannot_take_back():
+        if self.warn_if_busy():
             return
         if self.rebuild_pending:
             self.notify(REBUILD_FIRST, severity="warning")
@@ -48,7 +48,7 @@ class CommandHandlers:
 
             async def redrawn(state: tuple) -> None:
                 await self.redraw_day(state[2], state[3])
-                if not self._cannot_take_back() and (shown := self.chat.last_exchange()) is not None:
+                if not self.warn_if_busy() and (shown := self.chat.last_exchange()) is not None:
                     await self.start_retry(*shown)
 
             self._ask(today, redrawn)
@@ -56,7 +56,7 @@ class CommandHandlers:
         await self.start_retry(*shown)
 
     async def cmd_undo(self) -> None:
-        if self._cannot_take_back():
+        if self.warn_if_busy():
             return
 
         def take_back(a: "Assistant") -> tuple:
@@ -79,8 +79,8 @@ class CommandHandlers:
 
         self._ask(take_back, done)
 
-    def _cannot_take_back(self) -> bool:
-        """Whether a retry or an undo must wait (it says why)."""
+    def warn_if_busy(self) -> bool:
+        """Whether a reply or a sleep is running, so a new reply must wait (it says so)."""
         if self.busy:
             what = "replying" if self.busy == "reply" else "sleeping"
             self.notify(f"dreamchat is still {what}; press Esc to stop it, or wait.", severity="warning")
