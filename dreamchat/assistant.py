@@ -27,6 +27,7 @@ from dreamchat.errors import (
     ContextFullError,
     DreamchatError,
     EmptyMessageError,
+    MemoryStoreError,
     TakeBackError,
 )
 from dreamchat.events import (
@@ -85,7 +86,8 @@ class Assistant:
         self.store = store
         self._lock = lock
         self._state = None  # the fast weights S of the last night (a dict of tensors)
-        self._memory_warning: str | None = None
+        # (the damaged current snapshot's id, the older snapshot loaded instead): see _memory_gap
+        self._fallback: tuple[str, Snapshot] | None = None
         self._wake = None  # WakeSession over today's tokens
         # The final hidden state of each token in the backbone's KV cache (backbone.tokens), in order.
         self._ctx_hidden: list[np.ndarray] = []
@@ -378,6 +380,9 @@ class Assistant:
         started = time.perf_counter()
         sleep_id = self.journal.begin_sleep(passes, kind)
         try:
+            # A damaged snapshot left the memory without some nights: sleep on them again first.
+            gap = self._memory_gap() if self.memory is not None else []
+            state = self._replay(self._state, gap, should_stop) if gap else self._state
             tokens = self._render(messages)
             chunk_tokens = min(SLEEP_CHUNK_TOKENS, self.backbone.n_ctx)
             n_chunks = -(-len(tokens) // chunk_tokens)
@@ -392,13 +397,13 @@ class Assistant:
                                               done / max(time.perf_counter() - started, 1e-9)))
             snapshot_id = ""
             if self.memory is not None:
-                new_state = self._consolidate(chunks, passes, tokens, started, on_progress, should_stop)
+                new_state = self._consolidate(chunks, state, passes, tokens, started, on_progress, should_stop)
                 night = self._nights() + 1
                 snapshot = self.store.save(new_state, SnapshotMeta(
                     backbone_fingerprint=self.backbone.fingerprint,
                     tower_fingerprint=self.memory.fingerprint,
                     night=night, passes=passes, tokens=len(tokens), sleep_id=sleep_id,
-                    sleeps=(*self._sleeps_in(self.store.base()), sleep_id),
+                    sleeps=(*self._sleeps_in(self.store.base()), *(s.id for s, _ in gap), sleep_id),
                 ))
                 snapshot_id = snapshot.id
             else:
@@ -415,11 +420,20 @@ class Assistant:
         self._rebuild_day()
         self._last_report = SleepReport(
             sleep_id=sleep_id, kind=kind, tokens=len(tokens), messages=len(messages), passes=passes,
-            duration_s=duration, snapshot=snapshot_id, night=self._nights(),
+            duration_s=duration, snapshot=snapshot_id, night=self._nights(), repaired=len(gap),
         )
         return self._last_report
 
-    def _consolidate(self, chunks, passes, tokens, started, on_progress, should_stop):
+    def _replay(self, state, days: list[tuple], should_stop) -> dict:
+        """`state` with `days` slept on again (`_sleep_again`), within a sleep: cancellable as it is."""
+        from dreamchat.models.memory import ConsolidationCancelled
+
+        try:
+            return self._sleep_again(state, days, None, should_stop)[0]
+        except ConsolidationCancelled:
+            raise SleepCancelled("sleep cancelled: yesterday's memory is untouched") from None
+
+    def _consolidate(self, chunks, state, passes, tokens, started, on_progress, should_stop):
         from dreamchat.models.features import unwritten_positions
         from dreamchat.models.memory import ConsolidationCancelled
 
@@ -430,7 +444,7 @@ class Assistant:
                                           n_passes, tokens_done, len(tokens), tokens_done * n_passes / elapsed))
 
         try:
-            return self.memory.consolidate(chunks, self._state, passes, on_progress=progress,
+            return self.memory.consolidate(chunks, state, passes, on_progress=progress,
                                            should_stop=should_stop,
                                            unwritten=unwritten_positions(self.backbone, tokens))
         except ConsolidationCancelled:
@@ -452,18 +466,36 @@ class Assistant:
             compatible_towers=self.memory.reads_memories_of,
             template=self.memory.empty_state(),
         )
+        self._fallback = None
         if loaded is None:
             self._state = self.memory.empty_state()
-        else:
-            self._state = loaded.state
-            self._memory_warning = loaded.warning
-            if loaded.warning:
-                log.warning(loaded.warning)
+            return
+        self._state = loaded.state
+        damaged = self.store.current_id
+        if damaged is None or damaged == loaded.snapshot.id:
+            return
+        self._fallback = (damaged, loaded.snapshot)
+        warning, gap = loaded.warning, self._memory_gap()
+        if gap:
+            days = f"{len(gap)} later day{'s' if len(gap) != 1 else ''}"
+            warning += (f"; it lacks the {days} the damaged one held: the next sleep sleeps on them "
+                        "again (`dreamchat memory rebuild` does it now)")
+        log.warning(warning)
 
-    @property
-    def memory_warning(self) -> str | None:
-        """Set when the latest snapshot was unreadable and an older one is in use."""
-        return self._memory_warning
+    def _memory_gap(self) -> list[tuple]:
+        """(sleep, its messages) of each day that the damaged current snapshot held and the older one
+        loaded in its place lacks, oldest first: every finished sleep after that one's last, up to
+        the sleep that wrote the damaged file. Empty once a sleep, rollback or reset moved on."""
+        if self._fallback is None or self.store.current_id != self._fallback[0]:
+            return []
+        damaged, used = self._fallback
+        held = self._sleeps_in(used)
+        after = max(held, default=used.sleep_id or 0)
+        sleeps = [s for s in self.journal.sleeps() if s.status == "done"]
+        wrote = next((s.id for s in sleeps if s.snapshot == damaged), None)
+        days = [(s, self.journal.slept_messages(s.id)) for s in sleeps
+                if s.id > after and (wrote is None or s.id <= wrote)]
+        return [(s, messages) for s, messages in days if messages]
 
     def memory_status(self) -> MemoryStatus:
         sleeps = [s for s in self.journal.sleeps() if s.status == "done"]
@@ -500,7 +532,9 @@ class Assistant:
         each sleep's own passes, into an empty memory; write the result as one new snapshot.
 
         For when the memory weights changed (a dreamchat upgrade, `--weights`): the old snapshots were
-        made by another tower and cannot be read by this one, but the journal keeps every message.
+        made by another tower and cannot be read by this one, but the journal keeps every message;
+        and for a memory whose snapshots are all damaged. Where a damaged snapshot left an older
+        intact one in use, only the days it lacks are slept on again, over it (kind "repair").
         Nothing is recorded as a new sleep. Interrupted, it leaves the memory as it was.
         `on_progress(sleeps_done, sleeps_total)` is called after every replayed sleep.
         """
@@ -509,26 +543,36 @@ class Assistant:
         if self.memory is None:
             raise DreamchatError(f"no memory tower for {self.model_name}: there is no memory to rebuild")
         started = time.perf_counter()
-        days = self._slept_days()
+        if self._fallback is None:  # opened for maintenance, without its memory: is one in use after all?
+            try:
+                self._load_memory_state()
+            except MemoryStoreError:
+                pass  # another tower's, or nothing intact: sleep again on every day
+        gap = self._memory_gap()
+        if gap:
+            kind, state, days = "repair", self._state, gap
+            held = (*self._sleeps_in(self._fallback[1]), *(s.id for s, _ in gap))
+        else:
+            kind, state, days = "rebuild", self.memory.empty_state(), self._slept_days()
+            held = tuple(self._sleeps_in(self.store.current()))
         if not days:
             return None
         last = days[-1][0]
         try:
-            state, total = self._sleep_again(self.memory.empty_state(), days, on_progress, should_stop)
+            state, total = self._sleep_again(state, days, on_progress, should_stop)
             snapshot = self.store.save(state, SnapshotMeta(
                 backbone_fingerprint=self.backbone.fingerprint, tower_fingerprint=self.memory.fingerprint,
-                night=self._nights(), passes=last.passes, tokens=total, sleep_id=last.id,
-                sleeps=tuple(self._sleeps_in(self.store.current())),
+                night=self._nights(), passes=last.passes, tokens=total, sleep_id=last.id, sleeps=held,
             ))
             self._state = state
         except ConsolidationCancelled:
             raise SleepCancelled("memory rebuild cancelled: the memory is as it was") from None
         finally:
             self._rebuild_day()  # reading the days used the KV cache: put today back, over the memory in use
-        return SleepReport(sleep_id=last.id, kind="rebuild", tokens=total,
+        return SleepReport(sleep_id=last.id, kind=kind, tokens=total,
                            messages=sum(len(m) for _, m in days), passes=last.passes,
                            duration_s=time.perf_counter() - started, snapshot=snapshot.id,
-                           night=self._nights())
+                           night=self._nights(), repaired=len(gap))
 
     def _sleep_again(self, state, days: list[tuple], on_progress, should_stop) -> tuple[dict, int]:
         """Consolidate `days` ((sleep, its messages) each, oldest first) into `state` as their

@@ -119,17 +119,23 @@ def _add_module_arguments(parser: argparse.ArgumentParser, command: str, wanted:
         parser.set_defaults(import_error=str(err))
 
 
+class _OneLine(logging.Formatter):
+    """A warning reads as the errors do: "dreamchat: warning: ..." (--verbose names the module too)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"dreamchat: {record.levelname.lower()}: {record.getMessage()}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     home = getattr(args, "home", None)
     model = getattr(args, "model", None)
-    logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    verbose = getattr(args, "verbose", False)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s") if verbose else _OneLine())
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     try:
         if args.command is None:
             from dreamchat.tui.app import run_tui
@@ -314,6 +320,8 @@ def _rebuild(assistant) -> int:
         sys.stderr.write("\n")
     if report is None:
         print("Nothing to rebuild: the journal has no slept days.")
+    elif report.kind == "repair":
+        print(f"Memory repaired. {report.summary()} Snapshot {report.snapshot}.")
     else:
         print(f"Memory rebuilt with this tower from the journal's slept days ({report.messages:,} messages, "
               f"{report.tokens:,} tokens) in {report.duration_s:.1f} s: snapshot {report.snapshot}.")

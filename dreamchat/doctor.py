@@ -117,7 +117,7 @@ def run_doctor(home: str | None, model: str | None, weights: str | None, out=Non
                                 tower_fingerprint=loaded["memory"].fingerprint,
                                 compatible_towers=loaded["memory"].reads_memories_of)
         return f"{got.snapshot.id} (night {got.snapshot.night}) loads with this tower" + \
-            (f"; {got.warning}" if got.warning else "")
+            (f"; {got.warning}; `dreamchat memory rebuild` sleeps again on the days it lacks" if got.warning else "")
 
     if loaded:
         check("memory snapshot", snapshot_check)

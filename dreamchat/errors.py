@@ -27,9 +27,17 @@ class MemoryStoreError(DreamchatError):
     """A fast-weight snapshot cannot be read, written, or does not fit this backbone/tower."""
 
 
-class TowerMismatch(MemoryStoreError):
-    """The memory was made by another memory tower (an upgrade, `--weights`); the journal still holds
-    every slept day, so `Assistant.rebuild_memory` can make it again with this tower."""
+class MemoryNeedsRebuild(MemoryStoreError):
+    """The memory cannot be loaded as it is, but the journal still holds every slept day, so
+    `Assistant.rebuild_memory` can make it again (front ends open without it and offer that)."""
+
+
+class TowerMismatch(MemoryNeedsRebuild):
+    """The memory was made by another memory tower (an upgrade, `--weights`)."""
+
+
+class NoIntactMemory(MemoryNeedsRebuild):
+    """Every snapshot the memory could fall back to is damaged or missing."""
 
 
 class BusyError(DreamchatError):

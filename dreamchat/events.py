@@ -78,22 +78,27 @@ class SleepReport:
     """What one sleep did."""
 
     sleep_id: int
-    kind: str  # "manual", "night", "nap", or "rebuild" (`Assistant.rebuild_memory`, not a sleep)
+    kind: str  # "manual", "night", "nap"; "rebuild" or "repair" (`Assistant.rebuild_memory`, not a sleep)
     tokens: int  # tokens consolidated
     messages: int
     passes: int
     duration_s: float
     snapshot: str  # snapshot id written, e.g. "night-0003"
     night: int  # nights slept so far, this one included
+    repaired: int = 0  # earlier days slept on again first, which a damaged snapshot had lost
 
     def summary(self) -> str:
         """The one-line report the CLI and TUI show."""
         if self.kind == "rebuild":
             return (f"Slept again on {self.messages:,} messages of the journal ({self.tokens:,} tokens) "
                     f"with this memory tower, {self.duration_s:.1f} s.")
+        lost = f"{self.repaired} day{'s' if self.repaired != 1 else ''} that a damaged memory snapshot had lost"
+        if self.kind == "repair":
+            return (f"Slept again on {lost} ({self.messages:,} messages, {self.tokens:,} tokens), "
+                    f"{self.duration_s:.1f} s.")
         return (
             f"Slept on {self.tokens:,} tokens, {self.passes} pass{'es' if self.passes != 1 else ''}, "
-            f"{self.duration_s:.1f} s. Context cleared."
+            f"{self.duration_s:.1f} s. Context cleared." + (f" First slept again on {lost}." if self.repaired else "")
         )
 
 

@@ -31,7 +31,7 @@ import safetensors.torch
 import torch
 from safetensors import safe_open
 
-from dreamchat.errors import MemoryStoreError, TowerMismatch
+from dreamchat.errors import MemoryStoreError, NoIntactMemory, TowerMismatch
 from dreamchat.paths import make_private_dir
 from dreamchat.storage.atomic import atomic_write_bytes, atomic_write_text, disk_full, is_temp_file
 
@@ -218,6 +218,11 @@ class MemoryStore:
     def current(self) -> Snapshot | None:
         return next((s for s in self.list() if s.is_current), None)
 
+    @property
+    def current_id(self) -> str | None:
+        """The snapshot the pointer names, whose file may be damaged or gone; None: an empty memory."""
+        return self._pointer()["current"]
+
     def base(self) -> Snapshot | None:
         """The snapshot whose state is the memory in use: the current one, or the intact one before
         it that loading falls back to; None for an empty memory."""
@@ -317,10 +322,10 @@ class MemoryStore:
             if problems:
                 warning = (f"memory snapshot {'; '.join(problems)}; using {snap.id} (night {snap.night}, "
                            f"{snap.created:%Y-%m-%d %H:%M} UTC) instead; the damaged file is kept in {self.folder}")
-                log.warning(warning)
             return LoadedMemory(state=state, snapshot=snap, warning=warning)
-        raise MemoryStoreError(f"no intact memory snapshot in {self.folder} ({'; '.join(problems)}); "
-                               "`dreamchat memory rollback ID` to an intact one or `dreamchat memory reset`")
+        raise NoIntactMemory(f"no intact memory snapshot in {self.folder} ({'; '.join(problems)}); "
+                             "`dreamchat memory rebuild` sleeps again on your journal's days (nothing is lost), "
+                             "or `dreamchat memory rollback ID` to an intact one, or `dreamchat memory reset`")
 
     def load(self, snapshot_ref: str | int, *, backbone_fingerprint: str, tower_fingerprint: str,
              compatible_towers: Collection[str] = (),

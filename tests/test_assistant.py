@@ -7,6 +7,7 @@ what the journal holds, which snapshot is current, never what the model says.
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 
 import numpy as np
 import pytest
@@ -316,8 +317,8 @@ def _slept_days(assistant) -> list[tuple[int, list[str]]]:
 
 def _home_slept_on(tmp_path, tiny_gguf, weights, days) -> dict:
     """The memory a new home makes when it sleeps on exactly these (passes, texts) days."""
-    fresh = Assistant.open(home=str(tmp_path / "fresh"), model=str(tiny_gguf), weights=str(weights),
-                           config=_config())
+    home = tempfile.mkdtemp(prefix="fresh-", dir=tmp_path)  # a new home on every call
+    fresh = Assistant.open(home=home, model=str(tiny_gguf), weights=str(weights), config=_config())
     try:
         for passes, texts in days:
             for user, reply in zip(texts[::2], texts[1::2]):
@@ -381,6 +382,72 @@ def test_weights_calibrated_from_the_old_ones_keep_the_memory(open_assistant, ti
     assert _same_state(upgraded._state, slept) and any(t.any() for t in slept.values())
     upgraded.rollback(first)
     assert upgraded.memory_status().nights == 2 and not _same_state(upgraded._state, slept)
+
+
+def _damage(snapshot_path) -> None:
+    snapshot_path.write_bytes(b"\x00garbage" * 10)
+
+
+def test_a_damaged_snapshot_loses_no_day_the_next_sleep_sleeps_on_it_again(open_assistant, tmp_path, tiny_gguf,
+                                                                          tiny_weights, caplog):
+    assistant = open_assistant()
+    _reply(assistant, "My sister Ana lives in Porto.")
+    assistant.sleep(passes=2)                                       # night-0001
+    _reply(assistant, "Her dog is called Rex.")
+    assistant.sleep(passes=1)                                       # night-0002: damaged below
+    assistant.close()
+    _damage(assistant.store.folder / "night-0002.safetensors")
+
+    # The older snapshot is used, and the warning (said once) names the day it lacks and the way back.
+    reopened = open_assistant()
+    assert _same_state(reopened._state, _home_slept_on(tmp_path, tiny_gguf, tiny_weights, _slept_days(reopened)[:1]))
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "using night-0001" in warnings[0]
+    assert "lacks the 1 later day" in warnings[0] and "dreamchat memory rebuild" in warnings[0]
+
+    _reply(reopened, "I work at the bakery.")
+    report = reopened.sleep(passes=2)
+    assert report.repaired == 1 and "First slept again on 1 day that a damaged memory snapshot had lost" in report.summary()
+    assert report.messages == 2  # today's; the day slept again is not counted as slept twice
+    days = _slept_days(reopened)
+    assert len(days) == 3 and reopened.store.current().sleeps == tuple(s.id for s in reopened.journal.sleeps())
+    assert _same_state(reopened._state, _home_slept_on(tmp_path, tiny_gguf, tiny_weights, days))
+    assert reopened._memory_gap() == []  # the next sleep grows from the repaired memory as usual
+    reopened.close()
+
+
+def test_memory_rebuild_sleeps_again_only_on_the_days_a_damaged_snapshot_lost(open_assistant, tmp_path,
+                                                                             tiny_gguf, tiny_weights):
+    from dreamchat.errors import NoIntactMemory
+
+    assistant = open_assistant()
+    _three_days_with_a_secret(assistant)
+    assistant.close()
+    _damage(assistant.store.folder / "night-0003.safetensors")
+
+    maintenance = open_assistant(load_memory=False)  # as `dreamchat memory rebuild` opens it
+    report = maintenance.rebuild_memory()
+    assert (report.kind, report.repaired, report.messages, report.snapshot) == ("repair", 1, 2, "night-0004")
+    assert report.summary().startswith("Slept again on 1 day that a damaged memory snapshot had lost")
+    assert [m.text for m in maintenance.journal.unslept_messages() if m.role == "user"] == [
+        "Zanzibar4471 came up again today."]  # today is not touched
+    repaired = {k: v.clone() for k, v in maintenance._state.items()}
+    days = _slept_days(maintenance)
+    maintenance.close()
+    assert _same_state(repaired, _home_slept_on(tmp_path, tiny_gguf, tiny_weights, days))
+    reopened = open_assistant()
+    assert _same_state(reopened._state, repaired)
+    reopened.close()
+
+    # With every snapshot damaged, opening says how to get the memory back; a rebuild sleeps on every day.
+    for path in assistant.store.folder.glob("night-*.safetensors"):
+        _damage(path)
+    with pytest.raises(NoIntactMemory, match="dreamchat memory rebuild.*nothing is lost"):
+        open_assistant()
+    maintenance = open_assistant(load_memory=False)
+    report = maintenance.rebuild_memory()
+    assert (report.kind, report.repaired, report.messages) == ("rebuild", 0, 8)  # all three days
+    assert _same_state(maintenance._state, repaired)
 
 
 def _same_state(a: dict, b: dict) -> bool:

@@ -244,6 +244,27 @@ def test_second_running_instance_gets_a_clear_error(home, tiny_gguf):
     assert_one_line_error(result.stderr, "another dreamchat")
 
 
+def test_a_damaged_snapshot_is_one_warning_line_and_rebuild_sleeps_again_on_the_day_it_lost(home, tiny_gguf,
+                                                                                          tiny_weights):
+    model = ["--model", str(tiny_gguf), "--weights", str(tiny_weights)]
+    for text in ("My cat is called Pickle.", "My sister lives in Lyon."):
+        assert run_cli(["send", text, *model], home).returncode == 0
+        assert run_cli(["sleep", *model], home).returncode == 0
+    (home / "memory" / "night-0002.safetensors").write_bytes(b"\x00garbage" * 10)
+
+    result = run_cli(["send", "What is my cat called?", *model], home)
+    assert result.returncode == 0
+    warning, = result.stderr.strip().splitlines()
+    assert warning.startswith("dreamchat: warning: memory snapshot night-0002")
+    assert "using night-0001" in warning and "lacks the 1 later day" in warning
+    result = run_cli(["memory", "rebuild", *model], home)
+    assert result.returncode == 0 and result.stdout.startswith(
+        "Memory repaired. Slept again on 1 day that a damaged memory snapshot had lost (2 messages")
+    assert result.stdout.strip().endswith("Snapshot night-0003.")
+    result = run_cli(["send", "And my sister?", *model], home)
+    assert result.returncode == 0 and result.stderr == ""  # the repaired memory loads as usual
+
+
 def test_a_memory_from_another_tower_is_refused_in_one_line_then_rebuilt(home, tiny_gguf, tiny_weights,
                                                                         other_weights, capsys):
     old = ["--home", str(home), "--model", str(tiny_gguf), "--weights", str(tiny_weights)]

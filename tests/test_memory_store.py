@@ -123,7 +123,7 @@ def test_a_tower_that_reads_earlier_memories_loads_them_and_rolls_back_to_them(s
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "flip", "delete"])
-def test_damaged_latest_falls_back_to_previous_and_keeps_the_file(store, damage, caplog):
+def test_damaged_latest_falls_back_to_previous_and_keeps_the_file(store, damage):
     good = make_state(1.0)
     store.save(good, meta())
     latest = store.save(make_state(2.0), meta())
@@ -139,7 +139,6 @@ def test_damaged_latest_falls_back_to_previous_and_keeps_the_file(store, damage,
     loaded = load(store)
     assert same(loaded.state, good) and loaded.snapshot.id == "night-0001"
     assert "night-0002" in loaded.warning and "using night-0001" in loaded.warning
-    assert loaded.warning in caplog.text
     if damage != "delete":
         assert latest.path.exists()  # never deleted
         listed = {s.id: s for s in store.list()}

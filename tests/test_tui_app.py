@@ -538,6 +538,29 @@ async def test_after_a_tower_upgrade_the_app_offers_to_rebuild_the_memory(tmp_pa
     again.close()
 
 
+@run_async
+async def test_with_every_snapshot_damaged_the_app_offers_to_rebuild_from_the_journal(tmp_path, tiny_gguf,
+                                                                                     tiny_weights):
+    home = tmp_path / "home"
+    _home_slept_by(tiny_weights, home, tiny_gguf)
+    for path in (home / "memory").glob("night-*.safetensors"):
+        path.write_bytes(b"\x00garbage" * 10)
+    app = _upgraded_app(home, tiny_gguf, tiny_weights)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the rebuild offer")
+        assert app.screen.question.startswith("Every snapshot of your memory is damaged")
+        assert "2 slept days in your journal (4 messages)" in app.screen.question
+        assert not app.ready and app.rebuild_pending
+        await pilot.press("y")
+        await wait_until(pilot, lambda: isinstance(app.screen, SleepScreen) and app.screen.finished,
+                         what="the rebuild")
+        assert app.screen.report.kind == "rebuild" and app.screen.report.messages == 4
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.ready, what="the rebuilt assistant")
+        assert "Today is still going." in [m.text for m in app.chat.messages()]
+    Assistant.open(home=str(home), model=str(tiny_gguf), weights=str(tiny_weights), config=tiny_config()).close()
+
+
 @pytest.mark.parametrize("answer", ["n", "y, then cancelled"])
 @run_async
 async def test_declining_or_cancelling_the_rebuild_leaves_the_memory_as_it_was(answer, tmp_path, tiny_gguf,

@@ -28,7 +28,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from dreamchat.errors import DreamchatError, TowerMismatch
+from dreamchat.errors import DreamchatError, MemoryNeedsRebuild, NoIntactMemory
 from dreamchat.events import NapStarted, ReplyDone, ReplyPiece
 from dreamchat.tui import commands, formatting
 from dreamchat.tui.commands import COMMANDS, Command, CommandError, Invocation, SlashCommandProvider
@@ -189,10 +189,11 @@ class DreamchatApp(CommandHandlers, App[None]):
         try:
             try:
                 self.host.open(self._open_assistant)
-            except TowerMismatch as err:
-                # The memory tower changed (an upgrade): the old memory cannot be read, but the journal
-                # holds every slept day. Open without the memory and offer to sleep on them again;
-                # until then nothing is said to, or slept by, an assistant with no memory.
+            except MemoryNeedsRebuild as err:
+                # The memory tower changed (an upgrade), or every snapshot is damaged: the memory
+                # cannot be read, but the journal holds every slept day. Open without the memory and
+                # offer to sleep on them again; until then nothing is said to, or slept by, an
+                # assistant with no memory.
                 self.rebuild_pending = True
                 try:
                     self.host.open(lambda: self._open_assistant(load_memory=False))
@@ -201,7 +202,7 @@ class DreamchatApp(CommandHandlers, App[None]):
                     self.rebuild_pending = False
                     raise
                 if days:
-                    self.call_from_thread(self._offer_rebuild, days, messages)
+                    self.call_from_thread(self._offer_rebuild, days, messages, isinstance(err, NoIntactMemory))
                     return
                 self.host.drop(str(err))
                 self.rebuild_pending = False
@@ -246,11 +247,16 @@ class DreamchatApp(CommandHandlers, App[None]):
         if yes:
             self.start_sleep(None, kind="night", reason="Sleeping on yesterday's conversation.")
 
-    def _offer_rebuild(self, days: int, messages: int) -> None:
-        question = (f"dreamchat's memory tower has changed (an upgrade, or --weights), and your memory "
-                    f"was made by the old one. Rebuild it with the new one by sleeping again on the "
-                    f"{days} slept day{'s' if days != 1 else ''} in your journal ({messages:,} messages)? "
-                    "You can cancel at any point; the old memory stays as it was until it is done.")
+    def _offer_rebuild(self, days: int, messages: int, damaged: bool = False) -> None:
+        slept = f"{days} slept day{'s' if days != 1 else ''} in your journal ({messages:,} messages)"
+        if damaged:
+            question = (f"Every snapshot of your memory is damaged (`dreamchat memory` lists them), but "
+                        f"your journal has every message. Rebuild the memory by sleeping again on the "
+                        f"{slept}? You can cancel at any point; the damaged files are kept.")
+        else:
+            question = (f"dreamchat's memory tower has changed (an upgrade, or --weights), and your memory "
+                        f"was made by the old one. Rebuild it with the new one by sleeping again on the "
+                        f"{slept}? You can cancel at any point; the old memory stays as it was until it is done.")
         self.push_screen(ConfirmScreen(question, yes="Rebuild now", no="Not now"), self._rebuild_answer)
 
     def _rebuild_answer(self, yes: bool | None) -> None:

@@ -108,7 +108,7 @@ class SleepScreen(ModalScreen[SleepReport | ForgetReport | None]):
         if isinstance(report, ForgetReport):
             title = "Forgotten"
         else:
-            title = "Memory rebuilt" if report.kind == "rebuild" else f"Night {report.night} slept"
+            title = "Memory rebuilt" if report.kind in ("rebuild", "repair") else f"Night {report.night} slept"
         self._finish(title, report.summary(), ok=True)
 
     def show_nothing(self) -> None:
