@@ -97,6 +97,9 @@ class Assistant:
                 self._load_memory_state()
             else:  # memory maintenance (reset, rollback, rebuild) must work on a memory it cannot load
                 self._state = memory.empty_state() if memory is not None else None
+                base = store.base() if store is not None else None
+                if base is not None and base.id != store.current_id:  # as loading would fall back
+                    self._fallback = (store.current_id, base)
             self._rebuild_day()
 
     # ----------------------------------------------------------------------------------------
@@ -543,11 +546,10 @@ class Assistant:
         if self.memory is None:
             raise DreamchatError(f"no memory tower for {self.model_name}: there is no memory to rebuild")
         started = time.perf_counter()
-        if self._fallback is None:  # opened for maintenance, without its memory: is one in use after all?
-            try:
-                self._load_memory_state()
-            except MemoryStoreError:
-                pass  # another tower's, or nothing intact: sleep again on every day
+        try:  # opened for maintenance, without its memory: which one is in use, if any?
+            self._load_memory_state()
+        except MemoryStoreError:
+            self._fallback = None  # another tower's, or nothing intact: sleep again on every day
         gap = self._memory_gap()
         if gap:
             kind, state, days = "repair", self._state, gap
@@ -685,7 +687,7 @@ class Assistant:
                 current = self.store.current()
                 snapshot = self.store.save(state, SnapshotMeta(
                     backbone_fingerprint=self.backbone.fingerprint, tower_fingerprint=self.memory.fingerprint,
-                    night=current.night if current else self._nights(), passes=days[-1][0].passes if days else 0,
+                    night=current.night if current and not current.problem else self._nights(), passes=days[-1][0].passes if days else 0,
                     tokens=tokens, sleep_id=steps.held[-1], sleeps=tuple(steps.held),
                 )).id
                 self._state = state
@@ -708,6 +710,8 @@ class Assistant:
         tainted = [s for s in snapshots if affected & set(held_by[s.id])]
         in_use = self.store.base()
         held = self._sleeps_in(in_use)
+        if self._fallback is not None and in_use is not None and self._fallback[1].id == in_use.id:
+            held += [s.id for s, _ in self._memory_gap()]  # the days a damaged snapshot lost come back too
         if not affected & set(held):  # e.g. after a reset: only older snapshots hold them
             return _ForgetSteps(removed=tuple(s.id for s in tainted if not s.is_current))
         if self.memory is None:

@@ -450,6 +450,23 @@ def test_memory_rebuild_sleeps_again_only_on_the_days_a_damaged_snapshot_lost(op
     assert _same_state(maintenance._state, repaired)
 
 
+@pytest.mark.parametrize("load_memory", [True, False], ids=["app", "cli"])
+def test_forgetting_over_a_damaged_snapshot_keeps_the_days_it_lost(open_assistant, tmp_path, tiny_gguf,
+                                                                  tiny_weights, load_memory):
+    assistant = open_assistant()
+    _three_days_with_a_secret(assistant)
+    assistant.close()
+    _damage(assistant.store.folder / "night-0003.safetensors")  # night-0002 is in use: it lacks day 3
+
+    reopened = open_assistant(load_memory=load_memory)
+    report = reopened.forget(reopened.plan_forget("Ana"))
+    assert report.messages == 2 and report.replay_days == 3  # days 1 (without Ana) and 2, and day 3 too
+    days = _slept_days(reopened)
+    assert [len(texts) for _, texts in days] == [0, 4, 2]
+    assert _same_state(reopened._state, _home_slept_on(tmp_path, tiny_gguf, tiny_weights, days))
+    reopened.close()
+
+
 def _same_state(a: dict, b: dict) -> bool:
     return set(a) == set(b) and all(np.allclose(a[k].float().cpu().numpy(), b[k].float().cpu().numpy(), atol=1e-6) for k in a)
 
