@@ -430,9 +430,15 @@ class MemoryStore:
         if (current is None or current.sleep_id is None or not finished_sleep_ids
                 or current.sleep_id in finished_sleep_ids or current.sleep_id < max(finished_sleep_ids)):
             return None
+        # Back to what was current before the save: its parent, unless that pointed at a damaged
+        # snapshot (the parent is then the older one in use, which lacks the days the damaged one held).
+        history = self._pointer()["log"]
+        before = current.parent
+        if len(history) >= 2 and history[-1].get("action") == "save" and history[-1].get("current") == current.id:
+            before = history[-2].get("current")
         log.warning("memory snapshot %s was written by sleep %d, which never finished; using %s",
-                    current.id, current.sleep_id, current.parent or "an empty memory")
-        self._set_pointer(current.parent, "discard")
+                    current.id, current.sleep_id, before or "an empty memory")
+        self._set_pointer(before, "discard")
         return current
 
     def remove(self, snapshot_ids: Collection[str], reason: str) -> list[str]:

@@ -416,6 +416,30 @@ def test_a_damaged_snapshot_loses_no_day_the_next_sleep_sleeps_on_it_again(open_
     reopened.close()
 
 
+def test_a_crash_in_the_sleep_that_repairs_a_damaged_memory_still_loses_no_day(open_assistant, monkeypatch,
+                                                                               tmp_path, tiny_gguf, tiny_weights):
+    assistant = open_assistant()
+    _reply(assistant, "My sister Ana lives in Porto.")
+    assistant.sleep(passes=1)
+    _reply(assistant, "Her dog is called Rex.")
+    assistant.sleep(passes=1)
+    assistant.close()
+    _damage(assistant.store.folder / "night-0002.safetensors")
+
+    reopened = open_assistant()
+    _reply(reopened, "I work at the bakery.")
+    monkeypatch.setattr(reopened.journal, "finish_sleep", lambda *a, **k: (_ for _ in ()).throw(SystemExit("killed")))
+    with pytest.raises(SystemExit):
+        reopened.sleep(passes=1)  # dies after writing night-0003, before the journal records the sleep
+    monkeypatch.undo()
+    reopened.close()
+
+    again = open_assistant()
+    assert again.store.current_id == "night-0002" and len(again._memory_gap()) == 1  # not night-0001 as if intact
+    assert again.sleep(passes=1).repaired == 1
+    assert _same_state(again._state, _home_slept_on(tmp_path, tiny_gguf, tiny_weights, _slept_days(again)))
+
+
 def test_memory_rebuild_sleeps_again_only_on_the_days_a_damaged_snapshot_lost(open_assistant, tmp_path,
                                                                              tiny_gguf, tiny_weights):
     from dreamchat.errors import NoIntactMemory
