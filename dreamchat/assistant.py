@@ -515,6 +515,7 @@ class Assistant:
             fingerprint=current.fingerprint if current else None,
             last_report=self._last_report,
             tower=str(self.weights_path) if self.weights_path else None,
+            in_use=None if current is not None else getattr(self.store.base(), "id", None),
         )
 
     def rollback(self, snapshot_id: str) -> None:

@@ -377,6 +377,8 @@ def _format_memory(status) -> str:
                          f"{s.size_bytes / 1e6:.1f} MB  night {s.night}  {s.passes} passes  {s.tokens:,} tokens")
     else:
         lines.append("Snapshots: none yet")
+    if status.damage_note():
+        lines.append(status.damage_note())
     return "\n".join(lines)
 
 

@@ -179,3 +179,14 @@ class MemoryStatus:
     fingerprint: str | None = None  # of the current snapshot; None = empty memory
     last_report: SleepReport | None = None
     tower: str | None = None  # path of the slow weights in use; None = no tower for this model
+    in_use: str | None = None  # with a damaged current snapshot: the intact older one in use (None: none)
+
+    def damage_note(self) -> str | None:
+        """One sentence on a damaged current snapshot and what becomes of it; None when it is intact."""
+        if not any(s.is_current and s.problem for s in self.snapshots):
+            return None
+        if self.in_use is None:
+            return ("The current snapshot is damaged and no older one is intact: `dreamchat memory rebuild` "
+                    "sleeps again on your journal's days.")
+        return (f"The current snapshot is damaged: {self.in_use} is in use, and the next sleep also sleeps "
+                f"again on the days it lacks (`dreamchat memory rebuild` does it now).")

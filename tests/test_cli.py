@@ -257,6 +257,8 @@ def test_a_damaged_snapshot_is_one_warning_line_and_rebuild_sleeps_again_on_the_
     warning, = result.stderr.strip().splitlines()
     assert warning.startswith("dreamchat: warning: memory snapshot night-0002")
     assert "using night-0001" in warning and "lacks the 1 later day" in warning
+    shown = run_cli(["memory"], home).stdout
+    assert "DAMAGED" in shown and "The current snapshot is damaged: night-0001 is in use" in shown
     result = run_cli(["memory", "rebuild", *model], home)
     assert result.returncode == 0 and result.stdout.startswith(
         "Memory repaired. Slept again on 1 day that a damaged memory snapshot had lost (2 messages")

@@ -3,6 +3,8 @@ command palette are built from it."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dreamchat.tui import commands
@@ -101,3 +103,6 @@ def test_memory_output_marks_a_damaged_snapshot():
     rows = {line.split("`")[1]: line for line in memory_markdown(status).splitlines() if line.startswith("| `")}
     assert "damaged: bad header: truncated" in rows["night-0002"] and "(current)" in rows["night-0002"]
     assert "damaged" not in rows["night-0001"] and "| 900 | 2 |" in rows["night-0001"]
+    assert "The current snapshot is damaged and no older one is intact" in memory_markdown(status)
+    status = dataclasses.replace(status, in_use="night-0001")
+    assert "night-0001 is in use, and the next sleep also sleeps again on the days it lacks" in memory_markdown(status)

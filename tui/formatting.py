@@ -48,7 +48,7 @@ def memory_markdown(status: MemoryStatus) -> str:
                 continue
             lines.append(f"| `{snap.id}`{current} | {snap.night} | {when(snap.created)} | "
                          f"{snap.tokens:,} | {snap.passes} | {size(snap.size_bytes)} |")
-        lines += ["", "Go back to one with `/rollback ID`."]
+        lines += ["", status.damage_note() or "Go back to one with `/rollback ID`."]
     else:
         lines += ["", "No snapshots yet: memory is empty until the first sleep."]
     if status.last_report is not None:
