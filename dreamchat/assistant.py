@@ -248,7 +248,7 @@ class Assistant:
         max_tokens = min(self.config.sampling.max_tokens, self.backbone.n_ctx - len(target) - 1)
         hook, memory = self._reply_hook()
         events = generate(self.backbone, target[-1:], sampler, max_tokens=max_tokens,
-                          hook=hook, want_hidden=True)
+                          hook=hook, want_hidden=True, stop_loops=self.config.sampling.stop_loops)
         first_piece_at = None
         try:
             for event in events:

@@ -182,7 +182,15 @@ def cmd_send(args, home, model) -> int:
 
                     for line in recollection_lines(event.recalled):
                         print(f"({line})", file=sys.stderr)
+                if sys.stderr.isatty() and event.finish_reason in _CUT_REPLY:
+                    print(_CUT_REPLY[event.finish_reason], file=sys.stderr)
     return 0
+
+
+_CUT_REPLY = {  # under a reply that did not end by itself, for a person at a terminal
+    "length": "(the reply hit max_tokens and was cut; raise sampling.max_tokens in config.toml)",
+    "loop": "(the reply kept repeating itself and was stopped; `dreamchat send --retry` draws another)",
+}
 
 
 def cmd_undo(args, home, model) -> int:

@@ -160,6 +160,27 @@ def test_stops_when_the_context_is_full(tiny_gguf):
         assert done.n_tokens == small.n_ctx - len(prompt)
 
 
+def test_a_reply_that_repeats_itself_stops_as_a_loop(bb, prompt):
+    from dreamchat.models.generation import LOOP_REPEATS, LOOP_SPAN
+
+    cycle = [40, 41, 42, 43, 44]
+    looping = forcing(cycle * 40)
+    _, done = run(bb, prompt, hook=looping, max_tokens=150)
+    assert done.finish_reason == "length" and done.n_tokens == 150  # not asked to stop loops
+    bb.clear()
+    _, done = run(bb, prompt, hook=forcing(cycle * 40), max_tokens=150, stop_loops=True)
+    # the span of LOOP_SPAN tokens that ends at token n was said for the LOOP_REPEATS-th time
+    assert done.finish_reason == "loop" and done.n_tokens == LOOP_SPAN + (LOOP_REPEATS - 1) * len(cycle)
+    assert bb.tokens == prompt + done.tokens  # the KV invariant holds
+    # a chorus said three times is not a loop
+    bb.clear()
+    chorus = list(range(100, 100 + LOOP_SPAN + 4))
+    verse = [[200 + 10 * v + i for i in range(8)] for v in range(4)]
+    song = [t for v in range(3) for t in verse[v] + chorus] + verse[3]
+    _, done = run(bb, prompt, hook=forcing(song), max_tokens=len(song), stop_loops=True)
+    assert done.finish_reason == "length" and done.tokens == song
+
+
 def test_generation_continues_a_conversation(bb, prompt):
     _, first = run(bb, prompt, max_tokens=5)
     follow = bb.tokenize("<|im_end|>\n<|im_start|>user\nAnd then?<|im_end|>\n<|im_start|>assistant\n")

@@ -42,8 +42,9 @@ class FakeAssistant:
     def __init__(self, *, reply: str = REPLY, piece_delay: float = 0.0, step_delay: float = 0.0,
                  n_ctx: int = 4096, config: Config | None = None,
                  pause_sleep_at: int | None = None, nap_tokens: int = 0,
-                 fail_with: Exception | None = None, recalled: tuple = ()) -> None:
+                 fail_with: Exception | None = None, recalled: tuple = (), finish_reason: str = "stop") -> None:
         self.reply = reply
+        self.finish_reason = finish_reason  # of every ReplyDone
         self.recalled = recalled  # what every ReplyDone says the memory supplied
         self.piece_delay = piece_delay  # seconds between reply pieces
         self.step_delay = step_delay  # seconds per sleep step (chunk read or pass)
@@ -92,7 +93,7 @@ class FakeAssistant:
         # Only a reply that ran to the end is stored (a closed generator never gets here).
         self.add_message("user", text)
         self.add_message("assistant", self.reply)
-        yield ReplyDone(self.reply, len(words), 42.0, 0.01, "stop", self.recalled)  # fixed speed: snapshots
+        yield ReplyDone(self.reply, len(words), 42.0, 0.01, self.finish_reason, self.recalled)  # fixed speed: snapshots
 
     def recollections(self, message_ids: list[int]) -> dict:
         """Every stored reply recalled `self.recalled` (the fake does not keep them per reply)."""

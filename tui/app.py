@@ -448,9 +448,8 @@ class DreamchatApp(CommandHandlers, App[None]):
             if self.config.tui.memory_sources:
                 await bubble.add_recollections(formatting.recollection_lines(done.recalled))
             self.status_bar.show_speed(done.tokens_per_s)
-            if done.finish_reason == "length":
-                self.notify("The reply hit max_tokens and was cut; raise it with /set max_tokens N.",
-                            timeout=6)
+            if done.finish_note():
+                self.notify(done.finish_note(), timeout=6)
         elif turn.replaces is not None:
             # A retry stores nothing until it is done: the earlier reply is still the journal's.
             await bubble.remove()
