@@ -50,7 +50,11 @@ the system prompt's own words (`features.unwritten_positions`).
 
 `--app-replies FILE` replaces every assistant turn of every day with the backbone's own greedy
 reply to the day so far (as the app's days hold them: the small model's words, not the templates'
-or the hand-written ones), built once and kept in FILE for later runs.
+or the hand-written ones), built once and kept in FILE for later runs. With `--app-sampling` they
+are drawn as the app draws them (its sampling settings, a fixed seed per reply, up to its
+max_tokens) instead of greedily and cut at 64 tokens; they are stored whole, and `--loop-stop` cuts
+each where the app's loop stop would have ended it (`generation.LoopGuard`), so both are measured
+on the same draws.
 """
 
 from __future__ import annotations
@@ -288,16 +292,34 @@ def content_words(backbone, memory: MemoryModel, control: torch.Tensor) -> dict[
 APP_REPLY_TOKENS = 64  # a reply of the app's is usually shorter; longer ones are cut here
 
 
-def with_app_replies(backbone, scenarios: list, system_prompt: str, cache: Path) -> list:
-    """The scenarios with every assistant turn replaced by the backbone's greedy reply to the day
-    so far (the system prompt, then the day's turns), read from `cache` when it has them."""
+def with_app_replies(backbone, scenarios: list, system_prompt: str, cache: Path, sampled: bool = False,
+                     loop_stop: bool = False) -> list:
+    """The scenarios with every assistant turn replaced by the backbone's reply to the day so far
+    (the system prompt, then the day's turns), read from `cache` when it has them: greedy and at
+    most APP_REPLY_TOKENS, or with `sampled` drawn with the app's settings (and with `loop_stop`
+    cut where the app's loop stop would end it)."""
     import dataclasses
+    import zlib
 
+    from dreamchat.config import SamplingSettings
     from dreamchat.models.features import render_day
-    from dreamchat.models.generation import Done, generate
+    from dreamchat.models.generation import Done, LoopGuard, generate
     from dreamchat.models.sampler import Sampler
 
     stored = json.loads(cache.read_text()) if cache.is_file() else {}
+    settings = SamplingSettings()
+
+    def draw(key: str, target: list[int]) -> str | dict:
+        if not sampled:
+            done = [e for e in generate(backbone, target[-1:], Sampler.greedy(), max_tokens=APP_REPLY_TOKENS)
+                    if isinstance(e, Done)][-1]
+            return done.text.strip() or "Okay."
+        sampler = Sampler.from_settings(dataclasses.replace(settings, seed=zlib.crc32(key.encode())))
+        done = [e for e in generate(backbone, target[-1:], sampler, max_tokens=settings.max_tokens)
+                if isinstance(e, Done)][-1]
+        stop = LoopGuard.stop_at(done.tokens)
+        cut = backbone.detokenize(done.tokens[:stop]).decode("utf-8", "replace") if stop else done.text
+        return {"text": done.text.strip() or "Okay.", "loop_stop": cut.strip() or "Okay.", "tokens": done.n_tokens}
 
     def reply(day: list[dict], upto: int) -> str:
         target = render_day(backbone, day[:upto], system_prompt, add_generation_prompt=True)
@@ -309,10 +331,9 @@ def with_app_replies(backbone, scenarios: list, system_prompt: str, cache: Path)
             backbone.truncate(keep)
             if target[keep:-1]:
                 backbone.decode(target[keep:-1])
-            done = [e for e in generate(backbone, target[-1:], Sampler.greedy(), max_tokens=APP_REPLY_TOKENS)
-                    if isinstance(e, Done)][-1]
-            stored[key] = done.text.strip() or "Okay."
-        return stored[key]
+            stored[key] = draw(key, target)
+        kept = stored[key]
+        return kept if isinstance(kept, str) else kept["loop_stop" if loop_stop else "text"]
 
     started, out = time.perf_counter(), []
     for source, episode in scenarios:
@@ -354,6 +375,10 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="write every reply here")
     parser.add_argument("--app-replies", default=None, metavar="FILE",
                         help="days with the backbone's own replies, built once into FILE (module docstring)")
+    parser.add_argument("--app-sampling", action="store_true",
+                        help="with --app-replies: draw them with the app's sampling, up to its max_tokens")
+    parser.add_argument("--loop-stop", action="store_true",
+                        help="with --app-sampling: cut each reply where the app's loop stop would end it")
     args = parser.parse_args()
     variants = [parse_variant(v) for v in (args.variant or ["base"])]
 
@@ -375,7 +400,8 @@ def main() -> int:
     scenarios += [("natural", e) for e in natural_conversations()[args.natural]]
 
     if args.app_replies:
-        scenarios = with_app_replies(backbone, scenarios, Config().system_prompt, Path(args.app_replies))
+        scenarios = with_app_replies(backbone, scenarios, Config().system_prompt, Path(args.app_replies),
+                                     sampled=args.app_sampling, loop_stop=args.loop_stop)
 
     extras = {}
     if any("centre" in k for _, k in variants):

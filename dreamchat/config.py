@@ -63,7 +63,7 @@ class SamplingSettings:
     seed: int | None = setting(None, "Random seed for reproducible replies; not set = a new seed "
                                "every run.", range=(0, 2**32 - 1), example=42)
     max_tokens: int = setting(512, "Longest reply, in tokens.", range=(1, 32_768))
-    stop_loops: bool = setting(True, "Stop a reply that keeps repeating itself (the same 16 tokens a "
+    stop_loops: bool = setting(True, "Stop a reply that keeps repeating itself (the same 8 tokens a "
                                "fourth time) instead of letting it run to max_tokens.")
 
 

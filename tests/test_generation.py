@@ -161,7 +161,7 @@ def test_stops_when_the_context_is_full(tiny_gguf):
 
 
 def test_a_reply_that_repeats_itself_stops_as_a_loop(bb, prompt):
-    from dreamchat.models.generation import LOOP_REPEATS, LOOP_SPAN
+    from dreamchat.models.generation import LOOP_REPEATS, LOOP_SPAN, LoopGuard
 
     cycle = [40, 41, 42, 43, 44]
     looping = forcing(cycle * 40)
@@ -172,6 +172,7 @@ def test_a_reply_that_repeats_itself_stops_as_a_loop(bb, prompt):
     # the span of LOOP_SPAN tokens that ends at token n was said for the LOOP_REPEATS-th time
     assert done.finish_reason == "loop" and done.n_tokens == LOOP_SPAN + (LOOP_REPEATS - 1) * len(cycle)
     assert bb.tokens == prompt + done.tokens  # the KV invariant holds
+    assert LoopGuard.stop_at(cycle * 40) == done.n_tokens and LoopGuard.stop_at(cycle * 3) is None
     # a chorus said three times is not a loop
     bb.clear()
     chorus = list(range(100, 100 + LOOP_SPAN + 4))
