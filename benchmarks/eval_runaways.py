@@ -4,8 +4,9 @@ drift out of English, with the reply loop stop off and on, side by side on the s
     .venv/bin/python benchmarks/eval_runaways.py                      # 16 messages x 4 seeds, T = 0.7
     .venv/bin/python benchmarks/eval_runaways.py --seeds 8 --temperature 0.3 --json out.json
 
-Each message is sent as the first of a fresh day (an empty memory), through `Assistant.retry`'s
-path with a fixed seed per draw, so "off" and "on" draw the same tokens until the loop stop fires.
+Each message is sent as the first of a fresh day (an empty memory), through the assistant's reply
+path with a fixed seed per draw and then taken back, so "off" and "on" draw the same tokens until
+the loop stop fires.
 The 135M default model drifts into another language after a foreign name or word, and some of those
 replies loop until max_tokens. "Not English" is a heuristic: fewer than a fifth of the words are
 common English words.
