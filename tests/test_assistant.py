@@ -218,7 +218,7 @@ def test_a_memory_that_pushes_one_token_cannot_hold_a_reply_in_a_loop(open_assis
     assert tokens.count(token) < 24                     # ... and no longer fills it
 
 
-def test_the_sleep_does_not_write_the_system_prompts_own_words(open_assistant):
+def test_the_sleep_writes_neither_the_system_prompts_own_words_nor_the_replies(open_assistant):
     from dreamchat.models.features import turn_spans
     from dreamchat.models.memory import COPY_WRITTEN
 
@@ -232,7 +232,11 @@ def test_the_sleep_does_not_write_the_system_prompts_own_words(open_assistant):
     assistant.sleep(passes=1)
     written = set(np.nonzero(assistant._state[COPY_WRITTEN][0].numpy())[0].tolist())
     assert not written & only_system
-    assert set(tokens[end + 1:]) <= written                          # the rest of the day is written
+    (user_start, user_end), = turn_spans(assistant.backbone, tokens, "user")
+    assert set(tokens[user_start + 1:user_end + 1]) <= written       # the user's turn is written
+    (reply_start, reply_end), = turn_spans(assistant.backbone, tokens, "assistant")
+    reply_only = set(tokens[reply_start + 1:reply_end + 1]) - set(tokens[:reply_start + 1])
+    assert reply_only and not written & reply_only                  # the reply's own words are not
 
 
 def test_the_night_state_survives_a_restart(open_assistant):

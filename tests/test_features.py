@@ -60,13 +60,15 @@ def test_day_chunks_decode_each_chunk_from_an_empty_cache(bb):
         day_chunks(bb, toks, chunk_tokens=bb.n_ctx + 1)
 
 
-def test_the_sleep_leaves_out_the_system_prompts_own_words(bb):
+def test_the_sleep_leaves_out_the_system_prompts_own_words_and_the_replies(bb):
     day = [{"role": "user", "content": "You are my favourite. My cat is called Pickle."},
-           {"role": "assistant", "content": "Pickle is lovely!"}]
+           {"role": "assistant", "content": "Pickle is lovely! Tabby cats are the best."}]
     tokens = render_day(bb, day, "You are a thoughtful Zanzibarian helper.")
     quiet = unwritten_positions(bb, tokens)
     (start, end), = turn_spans(bb, tokens, "system")
-    assert start == 0 and not quiet[end:].any()                     # only the system turn is left out
+    (reply_start, reply_end), = turn_spans(bb, tokens, "assistant")
+    assert quiet[reply_start:reply_end].all()                        # no value from the reply
+    assert start == 0 and not quiet[end:reply_start].any() and not quiet[reply_end:].any()
     said = set(tokens[end:])
     for t in range(start, end):                                      # position t writes token t + 1
         assert quiet[t] == (tokens[t + 1] not in said)
