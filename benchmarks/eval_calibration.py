@@ -46,7 +46,8 @@ Knobs, `key=value` joined by commas within one variant (`base` is no change):
                   (its echoes of the user's words are written, its inventions are not)
 
 Every variant, `base` included, sleeps as the app does: since the twenty-eighth session without
-the system prompt's own words (`features.unwritten_positions`).
+the system prompt's own words, and since the twenty-ninth without any value from the assistant's
+turns (`features.unwritten_positions`), so `skip_assistant=1` and `invented=1` now change nothing.
 
 `--app-replies FILE` replaces every assistant turn of every day with the backbone's own greedy
 reply to the day so far (as the app's days hold them: the small model's words, not the templates'
