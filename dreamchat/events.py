@@ -56,14 +56,6 @@ class ReplyDone:
     tokens_per_s: float
     first_token_s: float  # time from send() to the first piece
     finish_reason: str  # "stop" (end of turn), "length" (max_tokens reached) or "loop" (stopped repeating itself)
-
-    def finish_note(self) -> str | None:
-        """What the front ends say under a reply that did not end by itself."""
-        if self.finish_reason == "length":
-            return "The reply hit max_tokens and was cut; raise it with /set max_tokens N."
-        if self.finish_reason == "loop":
-            return "The reply kept repeating itself and was stopped; /retry draws another."
-        return None
     recalled: tuple[Recollection, ...] = ()  # what the memory supplied, and where it was said
 
 

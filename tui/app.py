@@ -448,8 +448,8 @@ class DreamchatApp(CommandHandlers, App[None]):
             if self.config.tui.memory_sources:
                 await bubble.add_recollections(formatting.recollection_lines(done.recalled))
             self.status_bar.show_speed(done.tokens_per_s)
-            if done.finish_note():
-                self.notify(done.finish_note(), timeout=6)
+            if note := formatting.finish_note(done):
+                self.notify(note, timeout=6)
         elif turn.replaces is not None:
             # A retry stores nothing until it is done: the earlier reply is still the journal's.
             await bubble.remove()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from dreamchat.events import MemoryStatus, Recollection
+from dreamchat.events import MemoryStatus, Recollection, ReplyDone
 from dreamchat.tui.night import local_naive
 
 SHOWN_SETTINGS = ("sampling.temperature", "sampling.top_p", "sampling.top_k", "sampling.min_p",
@@ -28,6 +28,15 @@ def size(n_bytes: int) -> str:
             return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
         n_bytes /= 1024
     raise AssertionError("unreachable")
+
+
+def finish_note(done: ReplyDone) -> str | None:
+    """What the TUI and the plain loop say under a reply that did not end by itself."""
+    if done.finish_reason == "length":
+        return "The reply hit max_tokens and was cut; raise it with /set max_tokens N."
+    if done.finish_reason == "loop":
+        return "The reply kept repeating itself and was stopped; /retry draws another."
+    return None
 
 
 def memory_markdown(status: MemoryStatus) -> str:

@@ -124,8 +124,8 @@ class PlainSession:
                         for line in formatting.recollection_lines(shown):
                             self.tell(f"[{line}]")
                         self.tell(f"[{event.tokens} tokens, {event.tokens_per_s:.1f} tok/s]")
-                        if event.finish_note():
-                            self.tell(f"[{event.finish_note()}]")
+                        if note := formatting.finish_note(event):
+                            self.tell(f"[{note}]")
         except KeyboardInterrupt:
             self.stdout.write("\n")
             self.tell("[reply cancelled; nothing was saved]" if text is not None
