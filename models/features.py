@@ -47,23 +47,59 @@ def render_day(backbone, messages: Sequence[dict], system_prompt: str | None,
     return list(backbone.tokenize(text, special=True))
 
 
+@dataclass(frozen=True)
+class ChatTurns:
+    """Where the turns of a ChatML day are: the ids of <|im_start|> and <|im_end|> and of each role's
+    name. Taken once from a backbone's tokenizer, so training finds the turns in cached tokens
+    without loading one."""
+
+    start: int
+    end: int
+    roles: tuple[tuple[str, tuple[int, ...]], ...]   # (role, its name's ids): a name may be several
+
+    @classmethod
+    def of(cls, backbone) -> "ChatTurns | None":
+        """The backbone's turn markers; None when its template is not ChatML."""
+        try:
+            start_id, = backbone.tokenize("<|im_start|>", special=True)
+            end_id, = backbone.tokenize("<|im_end|>", special=True)
+        except ValueError:  # not single tokens: not ChatML
+            return None
+        roles = tuple((role, tuple(backbone.tokenize(role, special=False)))
+                      for role in ("system", "user", "assistant"))
+        return cls(int(start_id), int(end_id), roles)
+
+    def spans(self, tokens: Sequence[int], role: str) -> list[tuple[int, int]]:
+        """[start, end) of every turn of `role`: its header and text, from the turn's <|im_start|>
+        up to its <|im_end|>."""
+        header = [self.start, *dict(self.roles)[role]]
+        tokens = list(tokens)
+        spans = []
+        for i in range(len(tokens) - len(header) + 1):
+            if tokens[i:i + len(header)] == header:
+                end = next((j for j in range(i + len(header), len(tokens)) if tokens[j] == self.end), len(tokens))
+                spans.append((i, end))
+        return spans
+
+    def unwritten(self, tokens: Sequence[int]) -> np.ndarray:
+        """`unwritten_positions` of `tokens`."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        in_system = np.zeros(len(tokens), dtype=bool)
+        for start, end in self.spans(tokens.tolist(), "system"):
+            in_system[start:end] = True
+        in_reply = np.zeros(len(tokens), dtype=bool)
+        for start, end in self.spans(tokens.tolist(), "assistant"):
+            in_reply[start:end] = True
+        said = np.isin(np.append(tokens[1:], -1), tokens[~in_system])   # position t writes token t + 1
+        return (in_system & ~said) | in_reply
+
+
 def turn_spans(backbone, tokens: Sequence[int], role: str) -> list[tuple[int, int]]:
     """[start, end) of every turn of `role` ("system", "user", "assistant") in chat-formatted
     tokens: its header and text, from the turn's <|im_start|> up to its <|im_end|>. ChatML only;
     [] for other templates."""
-    try:
-        start_id, = backbone.tokenize("<|im_start|>", special=True)
-        end_id, = backbone.tokenize("<|im_end|>", special=True)
-    except ValueError:  # not single tokens: not ChatML
-        return []
-    header = [start_id, *backbone.tokenize(role, special=False)]  # a role may be several tokens
-    tokens = list(tokens)
-    spans = []
-    for i in range(len(tokens) - len(header) + 1):
-        if tokens[i:i + len(header)] == header:
-            end = next((j for j in range(i + len(header), len(tokens)) if tokens[j] == end_id), len(tokens))
-            spans.append((i, end))
-    return spans
+    turns = ChatTurns.of(backbone)
+    return turns.spans(tokens, role) if turns is not None else []
 
 
 def user_turn_spans(backbone, tokens: Sequence[int]) -> list[tuple[int, int]]:
@@ -88,15 +124,8 @@ def unwritten_positions(backbone, tokens: Sequence[int]) -> np.ndarray:
     76 of 119 synthetic probes and from 33 to 41 of 71 natural ones (the model card, twenty-ninth
     session); what the assistant itself said is then not remembered, only what the user said.
     """
-    tokens = np.asarray(tokens, dtype=np.int64)
-    in_system = np.zeros(len(tokens), dtype=bool)
-    for start, end in turn_spans(backbone, tokens.tolist(), "system"):
-        in_system[start:end] = True
-    in_reply = np.zeros(len(tokens), dtype=bool)
-    for start, end in turn_spans(backbone, tokens.tolist(), "assistant"):
-        in_reply[start:end] = True
-    said = np.isin(np.append(tokens[1:], -1), tokens[~in_system])   # position t writes token t + 1
-    return (in_system & ~said) | in_reply
+    turns = ChatTurns.of(backbone)
+    return turns.unwritten(tokens) if turns is not None else np.zeros(len(tokens), dtype=bool)
 
 
 def echo_hidden(backbone, tokens: Sequence[int], hidden: np.ndarray, mix: float) -> np.ndarray:

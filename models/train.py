@@ -107,6 +107,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="sleep on days whose user turns are also read a second time, mixed MIX of the way "
                         "to that reading (features.echo_hidden; default 0: as the app reads them)")
     g.add_argument("--eval-data", metavar="DIR", default=None, help="held-out feature set for --data")
+    g.add_argument("--app-writes", action="store_true",
+                   help="sleep as the app does: no value written from the assistant's turns or the system "
+                        "prompt's own words (features.unwritten_positions; reads the backbone's tokenizer). "
+                        "Without it every position writes, as for the shipped weights up to v12")
     t = parser.add_argument_group("training")
     t.add_argument("--steps", type=int, default=1500, help="optimizer steps (default 1500)")
     t.add_argument("--batch", type=int, default=16, help="episodes per step, all ranks together (default 16)")
@@ -259,10 +263,11 @@ def _objective_class():
 
 # ------------------------------------------------------------------------------------------ evaluation
 
-def evaluate(objective, fs: FeatureSet, passes: int, device, batch_size: int = 16) -> dict:
+def evaluate(objective, fs: FeatureSet, passes: int, device, batch_size: int = 16, turns=None) -> dict:
     """Teacher-forced recall on a feature set: a probe counts as recalled when every value token is the
     argmax of the fused logits (memory on) given the reply so far; the same for the backbone alone
-    (memory off) and with the memory wiped (empty state), and the neutral-text perplexity ratio."""
+    (memory off) and with the memory wiped (empty state), and the neutral-text perplexity ratio.
+    `turns`: as for `make_batch`."""
     import torch
 
     m = objective.model
@@ -273,7 +278,7 @@ def evaluate(objective, fs: FeatureSet, passes: int, device, batch_size: int = 1
     with torch.no_grad():
         for start in range(0, len(fs.episodes), batch_size):
             ids = list(range(start, min(start + batch_size, len(fs.episodes))))
-            batch = make_batch(fs, ids, device)
+            batch = make_batch(fs, ids, device, turns)
             states = objective.nights(batch, passes)
             empty = {k: torch.zeros_like(v) for k, v in states[0].items()}
             if "p_tokens" in batch:
@@ -461,6 +466,30 @@ def prepare_data(args, rank: int, world: int) -> tuple[list[Path], Path | None]:
     return ([Path(folders[0])] if folders[0] else []), (Path(folders[1]) if folders[1] else None)
 
 
+def _chat_turns(args, fs: FeatureSet):
+    """The turn markers of the backbone `fs` was built from (for --app-writes)."""
+    from dreamchat.errors import DreamchatError
+    from dreamchat.models.backbone import Backbone
+    from dreamchat.models.features import ChatTurns
+
+    path = getattr(args, "model", None)
+    if path is None:
+        from dreamchat.default_model import ensure_default_model
+        path = str(ensure_default_model(progress=not args.no_progress))
+    backbone = Backbone(path, n_ctx=256, n_threads=1)
+    try:
+        if backbone.fingerprint != fs.backbone_fingerprint:
+            raise DreamchatError(f"--app-writes: {path} is not the backbone these features were built from; "
+                                 "give that one with --model")
+        turns = ChatTurns.of(backbone)
+    finally:
+        backbone.close()
+    if turns is None:
+        raise DreamchatError(f"--app-writes: {path} has no ChatML turns, so the app writes every position; "
+                             "train without --app-writes")
+    return turns
+
+
 def interleaved(first: list, second: list) -> list:
     """`second` spread evenly through `first`, so a partial set (or a run's first steps) has both."""
     every = max(1, len(first) // len(second)) if second else 1
@@ -537,6 +566,7 @@ def run(args) -> int:
         return 0
     fs = FeatureSet(*train_dirs)
     es = FeatureSet(eval_dir) if eval_dir else None
+    turns = _chat_turns(args, fs) if args.app_writes else None
 
     overrides = json.loads(args.config) if args.config else {}
     config = MemoryConfig(n_embd=fs.index["n_embd"], n_vocab=fs.index["n_vocab"], **overrides)
@@ -625,7 +655,7 @@ def run(args) -> int:
         if args.history_nights:
             mine = _with_filler_nights(mine, fs, with_history_nights, args.history_nights, args.history_chance,
                                        random.Random(f"history-nights/{args.seed}/{step}/{rank}"))
-        batch = make_batch(fs, mine, device)
+        batch = make_batch(fs, mine, device, turns)
         loss, stats = ddp(batch, passes)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -647,7 +677,7 @@ def run(args) -> int:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                         "config": config.to_json()}, ckpt)
         if rank == 0 and es is not None and args.eval_every and step % args.eval_every == 0 and step < args.steps:
-            log.info("eval at step %d: %s", step, evaluate(objective, es, args.eval_passes, device))
+            log.info("eval at step %d: %s", step, evaluate(objective, es, args.eval_passes, device, turns=turns))
         if out_of_time:
             log.info("time budget of %.1f minutes reached at step %d", args.max_minutes, step)
             break
@@ -660,7 +690,7 @@ def run(args) -> int:
                    "weights": str(out), "fingerprint": model.fingerprint, "ranks_in_sync": in_sync}
         if es is not None:
             for n in sorted({1, args.eval_passes, 4}):
-                summary[f"eval_passes_{n}"] = evaluate(objective, es, n, device)
+                summary[f"eval_passes_{n}"] = evaluate(objective, es, n, device, turns=turns)
         (out.with_name(out.name + ".json")).write_text(json.dumps(summary, indent=2))
         log.info("done: %s", json.dumps(summary))
     _leave_process_group(world)

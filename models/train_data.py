@@ -342,9 +342,11 @@ def with_history_nights(episode: EpisodeRef, days: list[str]) -> EpisodeRef:
     return EpisodeRef(list(days) + episode.days, probes, list(days) + episode.fillers)
 
 
-def make_batch(fs: FeatureSet, episodes: list[int | EpisodeRef], device) -> dict:
+def make_batch(fs: FeatureSet, episodes: list[int | EpisodeRef], device, turns=None) -> dict:
     """Tensors for a batch of episodes (indices into `fs.episodes`, or episodes themselves):
-    padded days (day-major) and padded probes."""
+    padded days (day-major) and padded probes. With `turns` (a `features.ChatTurns`), a day's
+    sleep writes no value where the app's sleep writes none (`ChatTurns.unwritten`: the
+    assistant's turns and the system prompt's own words); without, it writes every position's."""
     import torch
     eps = [fs.episodes[e] if isinstance(e, int) else e for e in episodes]
     n_days = max(len(e.days) for e in eps)
@@ -359,6 +361,9 @@ def make_batch(fs: FeatureSet, episodes: list[int | EpisodeRef], device) -> dict
         valid = torch.from_numpy(_pad([np.ones(len(t), bool) for t in toks], bool))
         nxt = torch.cat([tokens[:, 1:], torch.full((len(eps), 1), -1)], dim=1)
         nxt = torch.where(torch.cat([valid[:, 1:], torch.zeros(len(eps), 1, dtype=torch.bool)], 1), nxt, -1)
+        if turns is not None:
+            quiet = torch.from_numpy(_pad([turns.unwritten(t) for t in toks], bool))
+            nxt = nxt.masked_fill(quiet, -1)
         days.append({"tokens": tokens.to(device), "next": nxt.to(device), "valid": valid.to(device),
                      "hidden": torch.from_numpy(_pad(hid, np.float16)).to(device),
                      "weight": torch.from_numpy(_pad(wts, np.float32)).to(device),

@@ -79,7 +79,7 @@ def test_the_sleep_leaves_out_the_system_prompts_own_words_and_the_replies(bb):
 
 def test_turn_spans_find_a_role_name_of_several_tokens():
     class SmolLM2Like:   # its tokenizer splits "assistant" into "ass" "istant"
-        ids = {"<|im_start|>": [1], "<|im_end|>": [2], "user": [3], "assistant": [4, 5]}
+        ids = {"<|im_start|>": [1], "<|im_end|>": [2], "system": [9], "user": [3], "assistant": [4, 5]}
 
         def tokenize(self, text, special=False):
             return self.ids[text]

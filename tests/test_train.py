@@ -342,8 +342,9 @@ def test_training_with_extra_nights(toy, tmp_path, monkeypatch, capsys):
     fillers = write_toy_set(tmp_path / "f", 16, 5, FeatureSet(toy[0]).embeddings, filler_day=True)
     seen = []
     real = T.make_batch
-    monkeypatch.setattr(T, "make_batch", lambda fs, eps, device: seen.append(
-        [len(e.days) if isinstance(e, EpisodeRef) else len(fs.episodes[e].days) for e in eps]) or real(fs, eps, device))
+    monkeypatch.setattr(T, "make_batch", lambda fs, eps, device, turns=None: seen.append(
+        [len(e.days) if isinstance(e, EpisodeRef) else len(fs.episodes[e].days) for e in eps])
+        or real(fs, eps, device, turns))
     out = tmp_path / "m.safetensors"
     assert T.run(args_for(fillers, toy[1], out, steps=3, batch=4, extra_nights=3, extra_chance=1.0)) == 0
     lengths = [n for step in seen[:3] for n in step]
@@ -356,6 +357,43 @@ def test_training_with_extra_nights(toy, tmp_path, monkeypatch, capsys):
     assert len(lengths) == 12 and all(4 <= n <= 5 for n in lengths) and len(set(lengths)) > 1
     assert T.main(["--data", str(toy[0]), "--out", str(out), "--history-nights", "2", "--device", "cpu"]) == 1
     assert "--history-nights needs feature sets" in capsys.readouterr().err
+
+
+def test_app_writes_leave_the_replies_and_the_system_prompts_own_words_unwritten(toy, tmp_path, tiny_gguf, capsys):
+    """With the backbone's turn markers, a training sleep writes no value where the app's sleep
+    writes none: the tower still reads every position, only their "next" token is withheld."""
+    from dreamchat.models.features import ChatTurns
+    from dreamchat.models.memory import MemoryConfig, MemoryModel
+    fs = FeatureSet(toy[0])
+    turns = ChatTurns(start=1, end=2, roles=(("system", (3,)), ("user", (4,)), ("assistant", (9,))))
+    #                 system: "be kind"    user: "cat Pickle"     reply: "Pickle nice"
+    day = np.asarray([1, 3, 40, 41, 2, 10, 1, 4, 50, 51, 2, 10, 1, 9, 51, 60, 2, 10], np.int64)
+    hid = fs.embeddings[day].astype(np.float16)
+    fs.seqs["chat/d0"] = CachedSequence(day, hid, np.zeros(len(day), np.float32), np.zeros(len(day), np.float32))
+    ref = EpisodeRef(days=["chat/d0"])
+    plain = make_batch(fs, [ref], torch.device("cpu"))["days"][0]
+    quiet = make_batch(fs, [ref], torch.device("cpu"), turns)["days"][0]
+    unwritten = turns.unwritten(day)
+    assert unwritten[12:16].all() and not unwritten[5:12].any()        # the reply's turn; the user's is written
+    assert unwritten[:5].tolist() == [True, True, True, False, False]   # the system turn's words; its end is said elsewhere
+    assert torch.equal(quiet["valid"], plain["valid"]) and torch.equal(quiet["tokens"], plain["tokens"])
+    assert quiet["next"][0, torch.from_numpy(unwritten)].eq(-1).all()
+    assert torch.equal(quiet["next"][0, torch.from_numpy(~unwritten)], plain["next"][0, torch.from_numpy(~unwritten)])
+    # the night's written-token set: the reply's own word (60) only without the markers
+    torch.manual_seed(0)
+    words = wording_vocabulary(fs, TINY["n_wording"])
+    model = MemoryModel(MemoryConfig(n_embd=D, n_vocab=V, **{**TINY, "n_wording": len(words)}), fs.embeddings,
+                        wording_ids=words)
+    obj = T._objective_class()(model, fs.embeddings)
+    written = lambda b: obj.nights(b, passes=1)[1]["copy.written"][0]
+    assert written(make_batch(fs, [ref], torch.device("cpu")))[60] > 0
+    with_turns = written(make_batch(fs, [ref], torch.device("cpu"), turns))
+    assert with_turns[60] == 0 and with_turns[51] > 0                  # "Pickle", as the user said it
+    # features of another backbone: one line that names --model
+    out = tmp_path / "w.safetensors"
+    assert T.main(["--model", str(tiny_gguf), "--data", str(toy[0]), "--out", str(out), "--app-writes",
+                   "--steps", "1", "--device", "cpu", "--no-progress"]) == 1
+    assert "is not the backbone these features were built from; give that one with --model" in capsys.readouterr().err
 
 
 def test_an_index_built_before_fillers_were_recorded_gets_them(toy, tmp_path):
