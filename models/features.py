@@ -84,11 +84,12 @@ class ChatTurns:
     def unwritten(self, tokens: Sequence[int]) -> np.ndarray:
         """`unwritten_positions` of `tokens`."""
         tokens = np.asarray(tokens, dtype=np.int64)
+        listed = tokens.tolist()
         in_system = np.zeros(len(tokens), dtype=bool)
-        for start, end in self.spans(tokens.tolist(), "system"):
+        for start, end in self.spans(listed, "system"):
             in_system[start:end] = True
         in_reply = np.zeros(len(tokens), dtype=bool)
-        for start, end in self.spans(tokens.tolist(), "assistant"):
+        for start, end in self.spans(listed, "assistant"):
             in_reply[start:end] = True
         said = np.isin(np.append(tokens[1:], -1), tokens[~in_system])   # position t writes token t + 1
         return (in_system & ~said) | in_reply
